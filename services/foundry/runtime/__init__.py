@@ -1,0 +1,1 @@
+"""What every service shares: settings, errors, server bootstrap, object store, shard IO."""

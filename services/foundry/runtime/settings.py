@@ -1,0 +1,93 @@
+"""Settings, read once at start-up from `FOUNDRY_*` variables, frozen, passed down explicitly."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceName(StrEnum):
+    INGESTION = "ingestion"
+    AUGMENTATION = "augmentation"
+    LABELING = "labeling"
+    TRAINING = "training"
+    INFERENCE = "inference"
+
+
+# Fixed local ports: gRPC on 5005x, Prometheus metrics on 910x.
+DEFAULT_GRPC_PORTS: dict[ServiceName, int] = {
+    ServiceName.INGESTION: 50051,
+    ServiceName.AUGMENTATION: 50052,
+    ServiceName.LABELING: 50053,
+    ServiceName.TRAINING: 50054,
+    ServiceName.INFERENCE: 50055,
+}
+DEFAULT_METRICS_PORTS: dict[ServiceName, int] = {
+    name: 9100 + i + 1 for i, name in enumerate(DEFAULT_GRPC_PORTS)
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of a Foundry process. Units are in the names."""
+
+    model_config = SettingsConfigDict(env_prefix="FOUNDRY_", frozen=True, extra="ignore")
+
+    # --- this process's server -------------------------------------------------------------
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int | None = Field(None, ge=0, le=65535, description="None: the service's default")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus HTTP port; None: the service's default, 0: off"
+    )
+    auth_token: SecretStr | None = Field(None, description="bearer token required on every RPC")
+    drain_grace_s: float = Field(10.0, gt=0)
+    keepalive_time_s: float = Field(30.0, gt=0)
+    keepalive_timeout_s: float = Field(10.0, gt=0)
+    max_concurrent_rpcs: int | None = Field(None, gt=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- peers (services call one another only through gRPC) ---------------------------------
+    ingestion_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.INGESTION]}"
+    augmentation_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.AUGMENTATION]}"
+    labeling_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.LABELING]}"
+    training_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.TRAINING]}"
+    inference_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.INFERENCE]}"
+
+    # --- object store (MinIO in production, SeaweedFS locally) ------------------------------
+    s3_endpoint: str | None = Field(
+        None, description="host:port of the S3 server; unset: `foundry stack up` starts one"
+    )
+    s3_access_key: str = "foundry"
+    s3_secret_key: SecretStr = SecretStr("foundry-secret-key")
+    s3_bucket: str = "foundry"
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+    s3_max_retries: int = Field(4, ge=0)
+    s3_retry_backoff_s: float = Field(0.2, ge=0)
+    s3_timeout_s: float = Field(30.0, gt=0)
+    s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    # --- local state ------------------------------------------------------------------------
+    home_dir: Path = Field(Path(".foundry"), description="local state: stack data, caches, logs")
+
+    def grpc_port_for(self, service: ServiceName) -> int:
+        return self.grpc_port if self.grpc_port is not None else DEFAULT_GRPC_PORTS[service]
+
+    def metrics_port_for(self, service: ServiceName) -> int:
+        return self.metrics_port if self.metrics_port is not None else DEFAULT_METRICS_PORTS[service]
+
+    def address_of(self, service: ServiceName) -> str:
+        address: str = getattr(self, f"{service.value}_address")
+        return address
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home_dir / "cache"
+
+
+def load_settings() -> Settings:
+    """Read the environment once; callers pass the result down."""
+    return Settings()
