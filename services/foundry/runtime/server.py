@@ -1,0 +1,136 @@
+"""`serve()`: one grpc.aio server bootstrap for every service.
+
+Health (`grpc.health.v1`) answers NOT_SERVING until the service's start-up work is done, then
+SERVING; reflection lists the services; every RPC passes the auth and observer interceptors;
+Prometheus metrics are served over HTTP; SIGTERM or SIGINT drains: health goes NOT_SERVING, new
+RPCs are refused and in-flight ones get `drain_grace_s` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from foundry.runtime.interceptors import AuthInterceptor, ObserverInterceptor
+from foundry.runtime.metrics import start_metrics_server
+from foundry.runtime.settings import ServiceName, Settings
+
+log = logging.getLogger("foundry.server")
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What a service hands to `serve()`: how to register it, and its start-up and close work."""
+
+    name: ServiceName
+    #: adds the servicers to the server
+    register: Callable[[grpc.aio.Server], None]
+    #: full names of the gRPC services it registers (for health and reflection)
+    grpc_services: Sequence[str]
+    #: work before the service reports SERVING (connect to the object store, load models, ...)
+    startup: Hook | None = None
+    #: work after the server stopped (close pools, flush)
+    shutdown: Hook | None = None
+    extra_options: Sequence[tuple[str, int | str]] = field(default_factory=tuple)
+
+
+def server_options(settings: Settings) -> list[tuple[str, int | str]]:
+    """Keepalive settings; message-size limits stay at gRPC's defaults (payloads are chunked)."""
+    return [
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+class FoundryServer:
+    """A started grpc.aio server with health, reflection, interceptors and metrics."""
+
+    def __init__(self, settings: Settings, definition: ServiceDefinition) -> None:
+        self.settings = settings
+        self.definition = definition
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if settings.auth_token is not None:
+            interceptors.append(AuthInterceptor(settings.auth_token.get_secret_value()))
+        interceptors.append(ObserverInterceptor(definition.name.value))
+        self.server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[*server_options(settings), *definition.extra_options],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        """Bind, start serving (health NOT_SERVING), run start-up work, then report SERVING."""
+        definition = self.definition
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        definition.register(self.server)
+        names = [*definition.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port_for(definition.name)}"
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"could not bind {address}")
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        metrics_port = self.settings.metrics_port_for(definition.name)
+        if self.settings.metrics_port != 0:
+            self.metrics_port = start_metrics_server(self.settings.grpc_host, metrics_port)
+        if definition.startup is not None:
+            await definition.startup()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            extra={"address": f"{self.settings.grpc_host}:{self.port}", "metrics_port": self.metrics_port},
+        )
+        return self.port
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *self.definition.grpc_services):
+            await self.health.set(name, status)
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish within the grace."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.drain_grace_s if grace_s is None else grace_s
+        log.info("draining", extra={"grace_s": grace})
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self.definition.shutdown is not None:
+            await self.definition.shutdown()
+        self._stopped.set()
+        log.info("stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(settings: Settings, definition: ServiceDefinition) -> None:
+    """Run a service until SIGTERM or SIGINT, then drain gracefully."""
+    server = FoundryServer(settings, definition)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+    await server.start()
+    await stop_requested.wait()
+    await server.drain()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(sig)
