@@ -50,7 +50,7 @@ protos: $(STAMP) ## regenerate services/foundry/api from protos/
 	$(PY) tools/gen_protos.py
 
 bench: $(STAMP) ## run every benchmark in bench/ (prints side-by-side tables)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@shopt -s nullglob; for b in bench/[a-z]*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
 
 stack-up: $(STAMP) ## start the local stack
 	$(VENV)/bin/foundry stack up

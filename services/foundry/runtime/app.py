@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
+from foundry.runtime.errors import FoundryError
 from foundry.runtime.logs import configure_logging
-from foundry.runtime.server import ServiceDefinition, serve
+from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.server import Hook, ServiceDefinition, serve
 from foundry.runtime.settings import Settings, load_settings
+
+log = logging.getLogger("foundry.app")
+
+STARTUP_RETRY_MAX_S = 10.0
 
 
 def run_service(build: Callable[[Settings], ServiceDefinition]) -> None:
@@ -16,3 +23,27 @@ def run_service(build: Callable[[Settings], ServiceDefinition]) -> None:
     definition = build(settings)
     configure_logging(definition.name.value, settings.log_level, settings.log_json)
     asyncio.run(serve(settings, definition))
+
+
+def start_object_store(settings: Settings, store: ObjectStore | None = None) -> Hook:
+    """Start-up work: the object store answers and the bucket exists.
+
+    Until it does, the service stays NOT_SERVING and keeps trying (with a capped backoff), so an
+    orchestrator routes no traffic to it and a late object store does not crash-loop it.
+    """
+    the_store = store or ObjectStore.from_settings(settings)
+
+    async def startup() -> None:
+        delay = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(the_store.ensure_bucket)
+                return
+            except FoundryError as exc:
+                log.warning(
+                    "object store not ready; retrying", extra={"error": str(exc), "retry_in_s": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STARTUP_RETRY_MAX_S)
+
+    return startup

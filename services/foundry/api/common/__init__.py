@@ -1,0 +1,1 @@
+"""Generated from protos/foundry/api/common; never edited by hand (see foundry.api)."""

@@ -1,0 +1,1 @@
+"""Generated from protos/foundry/api/ingestion/v1; never edited by hand (see foundry.api)."""

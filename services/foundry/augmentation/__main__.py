@@ -1,0 +1,29 @@
+"""`python -m foundry.augmentation`: settings → wire → serve."""
+
+from __future__ import annotations
+
+import grpc
+
+from foundry.api.augmentation.v1 import augmentation_service_pb2_grpc
+from foundry.augmentation import servicer
+from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.server import ServiceDefinition
+from foundry.runtime.settings import ServiceName, Settings
+
+
+def build(settings: Settings) -> ServiceDefinition:
+    def register(server: grpc.aio.Server) -> None:
+        augmentation_service_pb2_grpc.add_AugmentationServiceServicer_to_server(
+            servicer.build_servicer(), server
+        )
+
+    return ServiceDefinition(
+        name=ServiceName.AUGMENTATION,
+        register=register,
+        grpc_services=(servicer.SERVICE.full_name,),
+        startup=start_object_store(settings),
+    )
+
+
+if __name__ == "__main__":
+    run_service(build)

@@ -1,0 +1,197 @@
+"""Dataset shard IO that every service uses: write a version, read it back verified.
+
+Writing (`write_dataset_version`) streams examples into Parquet shards of `shard_rows` rows,
+uploads each under its content address (skipped when that shard is already stored with that
+sha256), derives the version id from the content (see `foundry.runtime.manifest`) and writes the
+manifest LAST. A version is visible only once its manifest exists, so a write that fails midway
+(the examples iterator raises, the store goes away) leaves no version behind; the shards it had
+already uploaded stay as orphans, harmless and reused by a later write of the same rows (a
+garbage collector may remove shards no manifest names). Writing a version that already exists
+writes nothing and returns the stored manifest unchanged.
+
+Reading verifies everything: the manifest's bytes against the sha256 the store recorded, its
+version id against its content, and each shard's bytes against the sha256 in the manifest (which
+must also be the one the store recorded), its schema and its row count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
+from foundry.runtime.examples import SCHEMA_VERSION, Example, Split, Task, batch_to_examples
+from foundry.runtime.hashing import canonical_json_sha256, content_sha256
+from foundry.runtime.manifest import (
+    DATASETS_PREFIX,
+    DatasetManifest,
+    ShardInfo,
+    VersionRef,
+    compute_version_id,
+    manifest_key,
+    shard_key,
+    validate_dataset_name,
+    validate_version_id,
+    versions_prefix,
+)
+from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.shards import PARQUET_CONTENT_TYPE, encode_shard, iter_shard_batches
+
+DEFAULT_SHARD_ROWS = 50_000
+DEFAULT_BATCH_ROWS = 4_096
+
+
+def write_dataset_version(
+    store: ObjectStore,
+    name: str,
+    task: Task,
+    examples: Iterable[Example],
+    *,
+    label_set: Sequence[str] = (),
+    parents: Sequence[VersionRef] = (),
+    recipe: Mapping[str, Any] | None = None,
+    statistics: Mapping[str, Any] | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> DatasetManifest:
+    """Write `examples` as a new version of dataset `name` and return its manifest.
+
+    `recipe` (JSON-able) says how the rows were made; its canonical hash joins the version id.
+    `statistics` (JSON-able) are stored as given. If a version with the same content already
+    exists, nothing is written and its stored manifest is returned (with its own statistics).
+    """
+    validate_dataset_name(name)
+    if shard_rows < 1:
+        raise ValueError("shard_rows must be at least 1")
+    recipe_dict = dict(recipe or {})
+    recipe_hash = canonical_json_sha256(recipe_dict)
+    split_counts = dict.fromkeys((split.value for split in Split), 0)
+    shards: list[ShardInfo] = []
+    rows = iter(examples)
+    while chunk := list(islice(rows, shard_rows)):
+        for example in chunk:
+            split_counts[example.split.value] += 1
+        shards.append(_store_shard(store, name, chunk))
+    version_id = compute_version_id(
+        schema_version=SCHEMA_VERSION,
+        task=task,
+        label_set=list(label_set),
+        shard_sha256s=[shard.sha256 for shard in shards],
+        parents=list(parents),
+        recipe_hash=recipe_hash,
+    )
+    key = manifest_key(name, version_id)
+    if store.exists(key):
+        return get_manifest(store, name, version_id)
+    manifest = DatasetManifest(
+        name=name,
+        version_id=version_id,
+        task=task,
+        label_set=list(label_set),
+        schema_version=SCHEMA_VERSION,
+        shards=shards,
+        split_counts=split_counts,
+        statistics=dict(statistics or {}),
+        parents=list(parents),
+        recipe=recipe_dict,
+        recipe_hash=recipe_hash,
+    )
+    store.put_bytes(key, manifest.to_json().encode("utf-8"), content_type="application/json")
+    return manifest
+
+
+def _store_shard(store: ObjectStore, name: str, examples: Sequence[Example]) -> ShardInfo:
+    """Encode and upload one shard unless it is already stored with the same sha256."""
+    data = encode_shard(examples)
+    sha256 = content_sha256(data)
+    key = shard_key(name, sha256)
+    try:
+        stored = store.stat(key).sha256 == sha256
+    except NotFoundError:
+        stored = False
+    if not stored:
+        store.put_bytes(key, data, content_type=PARQUET_CONTENT_TYPE)
+    return ShardInfo(key=key, sha256=sha256, rows=len(examples), size_bytes=len(data))
+
+
+def get_manifest(store: ObjectStore, name: str, version_id: str) -> DatasetManifest:
+    """The verified manifest of `name@version_id` (NotFoundError if there is no such version)."""
+    key = manifest_key(name, validate_version_id(version_id))
+    try:
+        data = store.get_bytes(key)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"dataset version {name}@{version_id} not found",
+            reason="DATASET_VERSION_NOT_FOUND",
+            metadata={"name": name, "version_id": version_id},
+        ) from exc
+    try:
+        manifest = DatasetManifest.from_json(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptionError(f"manifest {key!r} is malformed: {exc}", metadata={"key": key}) from exc
+    content_id = manifest.content_version_id()
+    if manifest.name != name or manifest.version_id != version_id or content_id != version_id:
+        raise CorruptionError(
+            f"manifest {key!r} does not match its address: it names {manifest.name}@{manifest.version_id} "
+            f"and its content hashes to version id {content_id}",
+            reason="MANIFEST_MISMATCH",
+            metadata={"key": key},
+        )
+    return manifest
+
+
+def list_datasets(store: ObjectStore) -> list[str]:
+    """The names of the datasets that have at least one visible version, sorted."""
+    names = [prefix[len(DATASETS_PREFIX) : -1] for prefix in store.list_prefixes(DATASETS_PREFIX)]
+    return sorted(name for name in names if next(store.list_prefixes(versions_prefix(name)), None))
+
+
+def list_versions(store: ObjectStore, name: str) -> list[DatasetManifest]:
+    """The verified manifests of every version of `name`, newest first (empty if none)."""
+    prefix = versions_prefix(name)
+    version_ids = [p[len(prefix) : -1] for p in store.list_prefixes(prefix)]
+    manifests = [get_manifest(store, name, version_id) for version_id in version_ids]
+    return sorted(manifests, key=lambda m: (m.created_at, m.version_id), reverse=True)
+
+
+def iter_batches(
+    store: ObjectStore,
+    manifest: DatasetManifest,
+    *,
+    splits: Iterable[Split] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[Any]:
+    """The rows of a version as `pa.RecordBatch`es of at most `batch_rows`, shard by shard.
+
+    `splits` keeps only the rows of those splits (empty batches are skipped).
+    """
+    if manifest.schema_version != SCHEMA_VERSION:
+        raise FailedPreconditionError(
+            f"dataset version {manifest.ref} has schema version {manifest.schema_version}; "
+            f"this code reads version {SCHEMA_VERSION}",
+            reason="UNSUPPORTED_SCHEMA_VERSION",
+        )
+    keep = pa.array([Split(s).value for s in splits], pa.string()) if splits is not None else None
+    for shard in manifest.shards:
+        data = store.get_bytes(shard.key, expected_sha256=shard.sha256)
+        for batch in iter_shard_batches(shard.key, data, expected_rows=shard.rows, batch_rows=batch_rows):
+            selected = (
+                batch if keep is None else batch.filter(pc.is_in(batch.column("split"), value_set=keep))
+            )
+            if selected.num_rows:
+                yield selected
+
+
+def iter_examples(
+    store: ObjectStore,
+    manifest: DatasetManifest,
+    *,
+    splits: Iterable[Split] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[Example]:
+    """The examples of a version, in order, verified (see `iter_batches`)."""
+    for batch in iter_batches(store, manifest, splits=splits, batch_rows=batch_rows):
+        yield from batch_to_examples(batch)

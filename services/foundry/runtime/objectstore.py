@@ -1,0 +1,442 @@
+"""`ObjectStore`: every artifact's bytes go through here, to MinIO or any S3 server.
+
+Integrity: every write records the sha256 of the object's bytes in its user metadata
+(`x-amz-meta-sha256`) and every read recomputes it while the bytes stream in. A mismatch, or an
+object with no recorded sha256, raises `CorruptionError` naming the key.
+
+Writes of unknown length (`put_stream`) are spooled first: the source is copied into a
+`SpooledTemporaryFile` (in memory up to one part, `s3_part_size_bytes`, then on local disk) and
+hashed on the way, and only then uploaded, with the sha256 already in the object's metadata.
+The alternative, uploading to a temporary key and server-side copying it onto the final key with
+the metadata, was rejected: it writes every byte twice on the server, a copy of more than 5 GiB
+needs a multipart copy that not every S3 server implements alike, a crash between the two steps
+leaves temporary objects behind, and an unseekable source could not be retried. Spooling costs
+local disk as large as the object, and gives one atomic write (a single PUT, or a multipart
+upload that becomes visible only when completed) that can be retried from the spool. Sources
+whose size is known (`put_bytes`, `put_file`) are hashed up front and not copied; the bytes are
+hashed again as they go out, so a file that changes during its upload is caught (the object is
+then deleted and `FailedPreconditionError` raised).
+
+Objects larger than one part are uploaded as multipart (parts of `s3_part_size_bytes`).
+
+Every call goes through `S3Caller`: bounded retries with backoff on transient errors, then the
+translation of S3 errors into domain errors (see `foundry.runtime.s3calls`; the client is built in
+`foundry.runtime.s3client`). Keys are validated before any call (see `foundry.runtime.keys`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from minio import Minio
+
+from foundry.runtime.errors import (
+    CorruptionError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from foundry.runtime.hashing import HASH_CHUNK_BYTES, HashingReader, content_sha256, file_sha256
+from foundry.runtime.keys import validate_key, validate_prefix
+from foundry.runtime.objectinfo import (
+    SHA256_HEADER,
+    SHA256_METADATA,
+    ObjectInfo,
+    header_datetime,
+    is_sha256_hex,
+)
+from foundry.runtime.s3calls import S3Caller
+from foundry.runtime.s3client import connect
+from foundry.runtime.settings import Settings
+
+__all__ = ["SHA256_HEADER", "ByteSource", "ObjectInfo", "ObjectStore"]
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: parts of a multipart upload sent at once
+PARALLEL_PARTS = 3
+
+ByteSource = BinaryIO | IO[bytes] | Iterable[bytes]
+
+
+class ObjectStore:
+    """Verified reads and writes of objects in one bucket, with retries and domain errors."""
+
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        caller: S3Caller,
+        *,
+        part_size_bytes: int,
+        spool_dir: Path | None = None,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._caller = caller
+        self._part_size_bytes = part_size_bytes
+        self._spool_dir = str(spool_dir) if spool_dir is not None else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ObjectStore:
+        """A store for `settings.s3_bucket` on `settings.s3_endpoint` (call `ensure_bucket` next)."""
+        client, caller = connect(settings)
+        return cls(client, settings.s3_bucket, caller, part_size_bytes=settings.s3_part_size_bytes)
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._caller.target.endpoint_url
+
+    # --- bucket ------------------------------------------------------------------------------
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists (called once at start-up)."""
+
+        def ensure() -> None:
+            if self._client.bucket_exists(self._bucket):
+                return
+            try:
+                self._client.make_bucket(self._bucket)
+            except Exception as exc:  # another process may have won the race
+                if getattr(exc, "code", None) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+        self._caller.call("ensure_bucket", None, ensure)
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store `data` at `key`, recording its sha256."""
+        validate_key(key)
+        payload = bytes(data)
+        return self._upload(
+            key, lambda: io.BytesIO(payload), len(payload), content_sha256(payload), content_type, metadata
+        )
+
+    def put_file(
+        self,
+        key: str,
+        path: str | Path,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store the file at `path` under `key` (hashed first, then uploaded; read twice)."""
+        validate_key(key)
+        file_path = Path(path)
+        sha256 = file_sha256(file_path)
+        size = file_path.stat().st_size
+        with open(file_path, "rb") as handle:
+
+            def rewind() -> BinaryIO:
+                handle.seek(0)
+                return handle
+
+            return self._upload(key, rewind, size, sha256, content_type, metadata)
+
+    def put_stream(
+        self,
+        key: str,
+        source: ByteSource,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store a stream of unknown length: a binary reader, or an iterable of byte chunks.
+
+        The stream is spooled (memory up to one part, then a local temporary file) while it is
+        hashed, then uploaded; see the module docstring for why.
+        """
+        validate_key(key)
+        with tempfile.SpooledTemporaryFile(max_size=self._part_size_bytes, dir=self._spool_dir) as spool:
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in _chunks_of(source):
+                digest.update(chunk)
+                spool.write(chunk)
+                size += len(chunk)
+
+            def rewind() -> BinaryIO:
+                spool.seek(0)
+                return spool  # type: ignore[return-value]
+
+            return self._upload(key, rewind, size, digest.hexdigest(), content_type, metadata)
+
+    def _upload(
+        self,
+        key: str,
+        open_source: Callable[[], BinaryIO],
+        size: int,
+        sha256: str,
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+    ) -> ObjectInfo:
+        """Upload `size` bytes from a re-openable source whose sha256 is already known."""
+        user_metadata = dict(metadata or {})
+        if any(name.lower() in (SHA256_METADATA, SHA256_HEADER) for name in user_metadata):
+            raise InvalidArgumentError(
+                f"metadata {SHA256_METADATA!r} is reserved for the recorded content hash",
+                metadata={"key": key},
+            )
+        user_metadata[SHA256_METADATA] = sha256
+        reader: HashingReader | None = None
+
+        def put() -> str:
+            nonlocal reader
+            reader = HashingReader(open_source())
+            result = self._client.put_object(
+                self._bucket,
+                key,
+                reader,  # type: ignore[arg-type]
+                size,
+                content_type=content_type,
+                metadata=user_metadata,  # type: ignore[arg-type]
+                part_size=self._part_size_bytes,
+                num_parallel_uploads=PARALLEL_PARTS,
+            )
+            return (result.etag or "").strip('"')
+
+        etag = self._caller.call("put", key, put)
+        assert reader is not None
+        if reader.size_bytes != size or reader.hexdigest() != sha256:
+            self.delete(key)
+            raise FailedPreconditionError(
+                f"the source of {key!r} changed while it was uploaded (expected {size} bytes with "
+                f"sha256 {sha256}, sent {reader.size_bytes} bytes with sha256 {reader.hexdigest()}); "
+                "the object was removed",
+                reason="SOURCE_CHANGED_DURING_UPLOAD",
+                metadata={"key": key},
+            )
+        return ObjectInfo(key=key, sha256=sha256, size_bytes=size, etag=etag, last_modified=None)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def get_bytes(self, key: str, *, expected_sha256: str | None = None) -> bytes:
+        """The verified bytes of `key`.
+
+        `expected_sha256`, when given, must also equal the recorded sha256 (for callers that
+        hold their own record of it, like a dataset manifest); otherwise `CorruptionError`.
+        """
+        validate_key(key)
+
+        def download() -> bytes:
+            buffer = io.BytesIO()
+            self._download(key, buffer, expected_sha256)
+            return buffer.getvalue()
+
+        return self._caller.call("get", key, download)
+
+    def get_file(self, key: str, path: str | Path, *, expected_sha256: str | None = None) -> ObjectInfo:
+        """Download `key` to `path`, verified, atomically (a temporary file, then renamed).
+
+        Nothing appears at `path` unless the bytes matched their sha256.
+        """
+        validate_key(key)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(partial, "wb") as handle:
+
+                def download() -> ObjectInfo:
+                    handle.seek(0)
+                    handle.truncate()
+                    return self._download(key, handle, expected_sha256)
+
+                info = self._caller.call("get", key, download)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return info
+
+    def iter_chunks(
+        self, key: str, *, chunk_bytes: int = HASH_CHUNK_BYTES, expected_sha256: str | None = None
+    ) -> Iterator[bytes]:
+        """Stream the bytes of `key` in chunks of at most `chunk_bytes`.
+
+        The sha256 is checked when the stream ends, *before* the last chunk is handed out: a
+        consumer that reaches the end of the iteration has seen only verified bytes, and on a
+        mismatch gets `CorruptionError` instead of the last chunk. A missing recorded sha256 is
+        reported before the first chunk. Opening the object is retried on transient errors; a
+        failure in the middle of the stream is not (it raises `UnavailableError`): use
+        `get_file` or `get_bytes` when the whole object is wanted anyway.
+        """
+        validate_key(key)
+        response = self._caller.call("get", key, lambda: self._client.get_object(self._bucket, key))
+        try:
+            recorded = self._recorded_sha256(key, response.headers, expected_sha256)
+            digest = hashlib.sha256()
+            pending: bytes | None = None
+            try:
+                for chunk in response.stream(chunk_bytes, decode_content=False):
+                    digest.update(chunk)
+                    if pending is not None:
+                        yield pending
+                    pending = chunk
+            except Exception as exc:
+                self._caller.fail(exc, "get", key)
+            self._verify(key, digest.hexdigest(), recorded)
+            if pending:
+                yield pending
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _download(self, key: str, sink: IO[bytes], expected_sha256: str | None) -> ObjectInfo:
+        """One GET of `key` into `sink`, hashed and verified; returns what the headers said."""
+        response = self._client.get_object(self._bucket, key)
+        try:
+            recorded = self._recorded_sha256(key, response.headers, expected_sha256)
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in response.stream(HASH_CHUNK_BYTES, decode_content=False):
+                digest.update(chunk)
+                sink.write(chunk)
+                size += len(chunk)
+            self._verify(key, digest.hexdigest(), recorded)
+            return ObjectInfo(
+                key=key,
+                sha256=recorded,
+                size_bytes=size,
+                etag=str(response.headers.get("ETag", "")).strip('"'),
+                last_modified=header_datetime(response.headers.get("Last-Modified")),
+            )
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _recorded_sha256(self, key: str, headers: Mapping[str, Any], expected: str | None) -> str:
+        """The sha256 recorded on the object; CorruptionError if absent or not the expected one."""
+        recorded = headers.get(SHA256_HEADER)
+        if not isinstance(recorded, str) or not is_sha256_hex(recorded):
+            raise CorruptionError(
+                f"object {key!r} in bucket {self._bucket!r} has no valid recorded sha256 "
+                f"({SHA256_HEADER}: {recorded!r}); it was not written through ObjectStore or was altered",
+                reason="OBJECT_HASH_MISSING",
+                metadata={"key": key, "bucket": self._bucket},
+            )
+        if expected is not None and recorded != expected:
+            raise CorruptionError(
+                f"object {key!r} in bucket {self._bucket!r} records sha256 {recorded}, "
+                f"but {expected} was expected",
+                reason="OBJECT_HASH_MISMATCH",
+                metadata={"key": key, "bucket": self._bucket, "recorded": recorded, "expected": expected},
+            )
+        return recorded
+
+    def _verify(self, key: str, actual: str, recorded: str) -> None:
+        if actual != recorded:
+            raise CorruptionError(
+                f"object {key!r} in bucket {self._bucket!r} is corrupt: its bytes hash to sha256 "
+                f"{actual}, but {recorded} was recorded when it was written",
+                reason="OBJECT_HASH_MISMATCH",
+                metadata={"key": key, "bucket": self._bucket, "recorded": recorded, "actual": actual},
+            )
+
+    # --- metadata, listing, deletion ---------------------------------------------------------
+
+    def stat(self, key: str) -> ObjectInfo:
+        """What the store records about `key` (NotFoundError if absent)."""
+        validate_key(key)
+        obj = self._caller.call("stat", key, lambda: self._client.stat_object(self._bucket, key))
+        recorded = (obj.metadata or {}).get(SHA256_HEADER)
+        return ObjectInfo(
+            key=key,
+            sha256=recorded if isinstance(recorded, str) else None,
+            size_bytes=obj.size or 0,
+            etag=(obj.etag or "").strip('"'),
+            last_modified=obj.last_modified,
+        )
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at `key`."""
+        try:
+            self.stat(key)
+        except NotFoundError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; removing an absent key is not an error."""
+        validate_key(key)
+        self._caller.call("delete", key, lambda: self._client.remove_object(self._bucket, key))
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        """The objects whose keys start with `prefix`, in key order.
+
+        Not recursive: only the objects directly under `prefix` (up to the next '/'); see
+        `list_prefixes` for the "folders". Listings carry no user metadata, so `sha256` is None.
+        """
+        for obj in self._list(prefix, recursive):
+            if not obj.is_dir:
+                yield ObjectInfo(
+                    key=str(obj.object_name),
+                    sha256=None,
+                    size_bytes=obj.size or 0,
+                    etag=(obj.etag or "").strip('"'),
+                    last_modified=obj.last_modified,
+                )
+
+    def list_prefixes(self, prefix: str = "") -> Iterator[str]:
+        """The "folders" directly under `prefix`: each common prefix, ending in '/'."""
+        for obj in self._list(prefix, recursive=False):
+            if obj.is_dir:
+                yield str(obj.object_name)
+
+    def _list(self, prefix: str, recursive: bool) -> Iterator[Any]:
+        """List with retries: a listing that fails midway resumes after the last key it gave."""
+        validate_prefix(prefix)
+        last: str | None = None
+        attempt = 0
+        while True:
+            try:
+                for obj in self._client.list_objects(
+                    self._bucket, prefix=prefix or None, recursive=recursive, start_after=last
+                ):
+                    yield obj
+                    last = str(obj.object_name)
+                return
+            except Exception as exc:
+                self._caller.check(exc, attempt, "list", prefix or None)
+                attempt += 1
+
+    def count(self, prefix: str = "") -> int:
+        """How many objects are stored under `prefix`."""
+        return sum(1 for _ in self.list(prefix))
+
+    def keys(self, prefix: str = "") -> builtins.list[str]:
+        """The keys stored under `prefix`, in order."""
+        return [info.key for info in self.list(prefix)]
+
+
+def _chunks_of(source: ByteSource) -> Iterator[bytes]:
+    """The chunks of a binary reader (read in `HASH_CHUNK_BYTES`) or of an iterable of bytes."""
+    read = getattr(source, "read", None)
+    if callable(read):
+        while chunk := read(HASH_CHUNK_BYTES):
+            yield bytes(chunk)
+        return
+    for chunk in source:  # type: ignore[union-attr]
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise InvalidArgumentError(f"a byte stream yielded {type(chunk).__name__}, not bytes")
+        yield bytes(chunk)

@@ -1,0 +1,60 @@
+"""`foundry stack up` → a plain grpc health client gets SERVING from all five services → down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from foundry.runtime.settings import ServiceName
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_port_pair() -> int:
+    """A port P whose P+10000 is free too (not needed by services, but keeps the range clean)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < 55000:
+            return port
+
+
+def _foundry(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "foundry.cli", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_stack_up_status_down(tmp_path: Path) -> None:
+    ports = {name: _free_port_pair() for name in ServiceName}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOUNDRY_")}
+    env.update({f"FOUNDRY_{name.value.upper()}_ADDRESS": f"127.0.0.1:{p}" for name, p in ports.items()})
+    env.update(
+        {"FOUNDRY_HOME_DIR": str(tmp_path / "home"), "FOUNDRY_METRICS_PORT": "0", "FOUNDRY_AUTH_TOKEN": "t0k"}
+    )
+    up = _foundry(["stack", "up"], env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        for name, port in ports.items():
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                stub = health_pb2_grpc.HealthStub(ch)  # no token: health is exempt from auth
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING, name
+        status = _foundry(["stack", "status"], env)
+        assert status.returncode == 0, status.stdout
+        assert status.stdout.count("SERVING") == 5
+    finally:
+        down = _foundry(["stack", "down"], env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "s3" in down.stdout
+    for port in ports.values():
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch, pytest.raises(grpc.FutureTimeoutError):
+            grpc.channel_ready_future(ch).result(timeout=0.5)
