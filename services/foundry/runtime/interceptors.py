@@ -42,9 +42,7 @@ def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
 
 
-def _rewrap(
-    handler: Handler, wrap: Callable[[Behavior, bool], Behavior]
-) -> Handler:
+def _rewrap(handler: Handler, wrap: Callable[[Behavior, bool], Behavior]) -> Handler:
     """The same handler with its behaviour replaced by `wrap(behaviour, streams_response)`."""
     kinds: list[tuple[str, Callable[..., Handler], bool]] = [
         ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
