@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +28,13 @@ def _free_port_pair() -> int:
             return port
 
 
+def _conll_slice(tmp_path: Path, name: str, sentences: int) -> Path:
+    text = (Path(__file__).resolve().parents[2] / "examples" / "data" / "wnut17" / name).read_text()
+    out = tmp_path / name
+    out.write_text("\n\n".join(re.split(r"\n\s*\n", text.strip())[:sentences]) + "\n")
+    return out
+
+
 def _foundry(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "foundry.cli", *args], env=env, capture_output=True, text=True, timeout=180
@@ -40,6 +48,7 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
     env.update(
         {"FOUNDRY_HOME_DIR": str(tmp_path / "home"), "FOUNDRY_METRICS_PORT": "0", "FOUNDRY_AUTH_TOKEN": "t0k"}
     )
+    env["COLUMNS"] = "200"  # rich wraps tables at 80 columns when not on a terminal
     up = _foundry(["stack", "up"], env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -51,6 +60,38 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         status = _foundry(["stack", "status"], env)
         assert status.returncode == 0, status.stdout
         assert status.stdout.count("SERVING") == 5
+
+        # the CLI against the running stack: ingest two files as splits, list, show with a plot
+        train, dev = (
+            _conll_slice(tmp_path, "wnut17train.conll", 120),
+            _conll_slice(tmp_path, "emerging.dev.conll", 40),
+        )
+        plot = tmp_path / "labels.png"
+        ingest = _foundry(
+            [
+                "ingest",
+                f"{train}:train",
+                f"{dev}:dev",
+                "--format",
+                "conll",
+                "--task",
+                "ner",
+                "--name",
+                "wnut-mini",
+                "--plot",
+                str(plot),
+            ],
+            env,
+        )
+        assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+        assert "new version wnut-mini@" in ingest.stdout and "labels per split" in ingest.stdout
+        assert plot.stat().st_size > 10_000
+        listed = _foundry(["datasets", "ls"], env)
+        assert listed.returncode == 0 and "wnut-mini" in listed.stdout, listed.stdout
+        shown = _foundry(["datasets", "show", "wnut-mini", "--json"], env)
+        assert shown.returncode == 0 and '"train": "' in shown.stdout, shown.stdout
+        missing = _foundry(["datasets", "show", "no-such-dataset"], env)
+        assert missing.returncode == 1 and "NOT_FOUND" in missing.stdout
     finally:
         down = _foundry(["stack", "down"], env)
     assert down.returncode == 0, down.stdout + down.stderr

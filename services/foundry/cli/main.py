@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from foundry.api.ingestion.v1 import ingest_recipe_pb2
 from foundry.cli import demo as demo_mod
+from foundry.cli import ingest as ingest_mod
 from foundry.cli import stack as stack_mod
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.settings import load_settings
@@ -18,6 +22,8 @@ stack_app = typer.Typer(
     help="The local stack: an embedded S3 server and the five services.", no_args_is_help=True
 )
 app.add_typer(stack_app, name="stack")
+datasets_app = typer.Typer(help="Dataset versions stored by the ingestion service.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
 console = Console()
 
 
@@ -72,6 +78,94 @@ def demo(keep: bool = typer.Option(False, help="leave the stack running afterwar
         demo_mod.run(load_settings(), console, keep_stack=keep)
     except FoundryError as exc:
         _fail(exc)
+
+
+FORMATS: dict[str, ingest_recipe_pb2.Format.ValueType] = {
+    name.removeprefix("FORMAT_").lower().replace("_", "-"): number
+    for name, number in ingest_recipe_pb2.Format.items()
+    if number != 0
+}
+
+
+@app.command()
+def ingest(
+    files: list[str] = typer.Argument(..., help="FILE or FILE:SPLIT (split: train, validation/dev, test)"),
+    name: str = typer.Option(..., "--name", help="dataset name"),
+    task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
+    fmt: str = typer.Option("", "--format", help=f"one of {', '.join(FORMATS)}; default: from the file name"),
+    recipe: Path | None = typer.Option(None, help="ingest recipe (YAML or JSON; IngestRecipe fields)"),
+    policy: str = typer.Option("", help="reject-file (default) or drop-row"),
+    pii: bool = typer.Option(False, help="mask personal data"),
+    seed: int | None = typer.Option(None, help="split seed"),
+    plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
+) -> None:
+    """Upload files to the ingestion service and show the new version's statistics."""
+    settings = load_settings()
+    overrides: dict[str, object] = {}
+    if policy:
+        overrides["validation.policy"] = "VALIDATION_POLICY_" + policy.upper().replace("-", "_")
+    if pii:
+        overrides["pii.enabled"] = True
+    if seed is not None:
+        overrides["split.seed"] = seed
+    try:
+        if fmt and fmt not in FORMATS:
+            raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        response = ingest_mod.upload(
+            settings,
+            console,
+            [ingest_mod.FileArg.parse(f) for f in files],
+            name=name,
+            task=ingest_mod.parse_task(task),
+            fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
+            recipe=ingest_mod.load_recipe(recipe, overrides),
+        )
+    except FoundryError as exc:
+        _fail(exc)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    ingest_mod.response_summary(console, response)
+    written = ingest_mod.show(console, response.dataset_version, plot)
+    if written:
+        console.print(f"plot: {written}")
+
+
+@datasets_app.command("ls")
+def datasets_ls(
+    name: str = typer.Argument("", help="all versions of this dataset; default: newest of each"),
+) -> None:
+    """List dataset versions."""
+    try:
+        console.print(ingest_mod.versions_table(ingest_mod.list_datasets(load_settings(), name)))
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+
+
+@datasets_app.command("show")
+def datasets_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION_ID"),
+    plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole DatasetVersion as JSON"),
+) -> None:
+    """A version's statistics: step counts, labels per split, duplicates, leakage, PII."""
+    name, _, version_id = ref.partition("@")
+    try:
+        version = ingest_mod.get_dataset(load_settings(), name, version_id)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    if as_json:
+        console.print_json(ingest_mod.dump_json(version))
+        return
+    written = ingest_mod.show(console, version, plot)
+    if written:
+        console.print(f"plot: {written}")
+
+
+def _rpc_fail(exc: grpc.RpcError) -> None:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    console.print(f"[red]{getattr(code, 'name', code)}[/red]: {details}")
+    raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -5,21 +5,26 @@ from __future__ import annotations
 import grpc
 
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc
-from foundry.ingestion import servicer
+from foundry.ingestion.core import IngestionCore
+from foundry.ingestion.servicer import SERVICE, IngestionServicer
 from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
 
 
 def build(settings: Settings) -> ServiceDefinition:
+    store = ObjectStore.from_settings(settings)
+    core = IngestionCore(store, settings)
+
     def register(server: grpc.aio.Server) -> None:
-        ingestion_service_pb2_grpc.add_IngestionServiceServicer_to_server(servicer.build_servicer(), server)
+        ingestion_service_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(core), server)
 
     return ServiceDefinition(
         name=ServiceName.INGESTION,
         register=register,
-        grpc_services=(servicer.SERVICE.full_name,),
-        startup=start_object_store(settings),
+        grpc_services=(SERVICE.full_name,),
+        startup=start_object_store(settings, store),
     )
 
 

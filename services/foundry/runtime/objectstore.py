@@ -302,6 +302,44 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
+    def fetch_foreign(
+        self, bucket: str, key: str, sink: IO[bytes], *, expected_sha256: str | None = None
+    ) -> ObjectInfo:
+        """Copy an object that was not written through ObjectStore (a user's file in any bucket)
+        into `sink`, hashing it on the way.
+
+        It carries no recorded sha256 unless ObjectStore wrote it: the bytes are checked against
+        `expected_sha256` when the caller gives one, and against a recorded sha256 when there is
+        one; a mismatch raises CorruptionError. The returned info holds the computed sha256.
+        """
+        validate_key(key)
+
+        def download() -> ObjectInfo:
+            sink.seek(0)
+            sink.truncate()
+            response = self._client.get_object(bucket, key)
+            try:
+                digest, size = hashlib.sha256(), 0
+                for chunk in response.stream(HASH_CHUNK_BYTES, decode_content=False):
+                    digest.update(chunk)
+                    sink.write(chunk)
+                    size += len(chunk)
+                recorded = response.headers.get(SHA256_HEADER)
+            finally:
+                response.close()
+                response.release_conn()
+            actual = digest.hexdigest()
+            for label, wanted in (("expected", expected_sha256), ("recorded", recorded)):
+                if isinstance(wanted, str) and wanted and wanted != actual:
+                    raise CorruptionError(
+                        f"object {key!r} in bucket {bucket!r} hashes to sha256 {actual}, but {wanted} was {label}",
+                        reason="OBJECT_HASH_MISMATCH",
+                        metadata={"key": key, "bucket": bucket, label: wanted, "actual": actual},
+                    )
+            return ObjectInfo(key=key, sha256=actual, size_bytes=size, etag="", last_modified=None)
+
+        return self._caller.call("get", key, download)
+
     def _download(self, key: str, sink: IO[bytes], expected_sha256: str | None) -> ObjectInfo:
         """One GET of `key` into `sink`, hashed and verified; returns what the headers said."""
         response = self._client.get_object(self._bucket, key)

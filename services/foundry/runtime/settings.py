@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     s3_timeout_s: float = Field(30.0, gt=0)
     s3_part_size_bytes: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
 
+    # --- ingestion ----------------------------------------------------------------------------
+    pii_secret: SecretStr = Field(
+        SecretStr("foundry-dev-pii-secret"),
+        description="key of the consistent PII pseudonyms (HMAC); set your own in production",
+    )
+    ingest_max_upload_bytes: int = Field(4 * 1024**3, gt=0, description="largest upload, all files together")
+    ingest_work_dir: Path | None = Field(
+        None, description="local scratch for uploads; None: the system temp dir"
+    )
+
     # --- local state ------------------------------------------------------------------------
     home_dir: Path = Field(Path(".foundry"), description="local state: stack data, caches, logs")
 

@@ -10,6 +10,7 @@ with the same recipe yields the same version.
 
 from collections import abc as _abc
 from foundry.api.common.v1 import conll_pb2 as _conll_pb2
+from foundry.api.common.v1 import example_pb2 as _example_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
@@ -369,10 +370,13 @@ class SourceSpec(_message.Message):
     FIELD_MAPPING_FIELD_NUMBER: _builtins.int
     CSV_FIELD_NUMBER: _builtins.int
     CONLL_FIELD_NUMBER: _builtins.int
+    DEFAULT_SPLIT_FIELD_NUMBER: _builtins.int
     format: Global___Format.ValueType
     """The format."""
     file_name: _builtins.str
     """Source file name, recorded as Example.provenance.source (and used to detect the format)."""
+    default_split: _example_pb2.Split.ValueType
+    """Split of rows that carry none of their own (SPLIT_UNSPECIFIED: none; the split step assigns)."""
     @_builtins.property
     def field_mapping(self) -> Global___FieldMapping:
         """Which field feeds which Example field."""
@@ -393,10 +397,11 @@ class SourceSpec(_message.Message):
         field_mapping: Global___FieldMapping | None = ...,
         csv: Global___CsvOptions | None = ...,
         conll: _conll_pb2.ConllOptions | None = ...,
+        default_split: _example_pb2.Split.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conll", b"conll", "csv", b"csv", "field_mapping", b"field_mapping"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conll", b"conll", "csv", b"csv", "field_mapping", b"field_mapping", "file_name", b"file_name", "format", b"format"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conll", b"conll", "csv", b"csv", "default_split", b"default_split", "field_mapping", b"field_mapping", "file_name", b"file_name", "format", b"format"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

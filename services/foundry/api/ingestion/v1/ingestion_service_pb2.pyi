@@ -62,6 +62,7 @@ class UploadHeader(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     RECIPE_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     dataset_name: _builtins.str
     """Name of the dataset the new version belongs to."""
     task: _task_pb2.Task.ValueType
@@ -86,6 +87,15 @@ class UploadHeader(_message.Message):
         The ingest recipe.
         """
 
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___UploadFile]:
+        """--- Several files ------------------------------------------------------------------------------------
+
+        Files that together make one version (a corpus's train, dev and test files, say), all in
+        `source`'s format. Each file's bytes follow a `file_start` part naming it. Empty: the stream
+        carries one file, described by source.file_name, size_bytes and sha256.
+        """
+
     def __init__(
         self,
         *,
@@ -95,14 +105,71 @@ class UploadHeader(_message.Message):
         size_bytes: _builtins.int = ...,
         sha256: _builtins.str = ...,
         recipe: _ingest_recipe_pb2.IngestRecipe | None = ...,
+        files: _abc.Iterable[Global___UploadFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recipe", b"recipe", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_name", b"dataset_name", "recipe", b"recipe", "sha256", b"sha256", "size_bytes", b"size_bytes", "source", b"source", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_name", b"dataset_name", "files", b"files", "recipe", b"recipe", "sha256", b"sha256", "size_bytes", b"size_bytes", "source", b"source", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UploadHeader: _TypeAlias = UploadHeader  # noqa: Y015
+
+@_typing.final
+class UploadFile(_message.Message):
+    """One file of a several-file upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    """File name, recorded as Example.provenance.source."""
+    split: _example_pb2.Split.ValueType
+    """Split of this file's rows that carry none of their own (SPLIT_UNSPECIFIED: none)."""
+    size_bytes: _builtins.int
+    """Size in bytes; verified when set."""
+    sha256: _builtins.str
+    """Lowercase hex sha256; verified when set."""
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        split: _example_pb2.Split.ValueType = ...,
+        size_bytes: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_name", b"file_name", "sha256", b"sha256", "size_bytes", b"size_bytes", "split", b"split"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadFile: _TypeAlias = UploadFile  # noqa: Y015
+
+@_typing.final
+class UploadFileStart(_message.Message):
+    """Marks the start of one file's bytes in a several-file upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Index into UploadHeader.files; files are sent in order, each once."""
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadFileStart: _TypeAlias = UploadFileStart  # noqa: Y015
 
 @_typing.final
 class UploadRequest(_message.Message):
@@ -113,6 +180,7 @@ class UploadRequest(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     EXAMPLES_FIELD_NUMBER: _builtins.int
+    FILE_START_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
     """The next bytes of the file, at most MAX_CHUNK_BYTES = 1048576 bytes (1 MiB)."""
     @_builtins.property
@@ -123,18 +191,23 @@ class UploadRequest(_message.Message):
     def examples(self) -> _example_pb2.ExampleBatch:
         """The next examples (FORMAT_EXAMPLES only), at most 1 MiB serialized."""
 
+    @_builtins.property
+    def file_start(self) -> Global___UploadFileStart:
+        """Several-file uploads: the chunks that follow belong to this file."""
+
     def __init__(
         self,
         *,
         header: Global___UploadHeader | None = ...,
         chunk: _builtins.bytes = ...,
         examples: _example_pb2.ExampleBatch | None = ...,
+        file_start: Global___UploadFileStart | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "examples"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "examples", "file_start"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 

@@ -1,0 +1,291 @@
+"""`foundry ingest` and `foundry datasets ls / show`: clients of the ingestion service."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from foundry.api.common.v1 import dataset_pb2, example_pb2, refs_pb2, task_pb2
+from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2, ingestion_service_pb2_grpc
+from foundry.cli import plots
+from foundry.cli.grpc_client import call_metadata, channel
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.settings import Settings
+
+CHUNK_BYTES = 1024 * 1024
+FORMAT_CONLL = ingest_recipe_pb2.FORMAT_CONLL
+TASKS = {
+    "ner": task_pb2.TASK_TOKEN_CLASSIFICATION,
+    "token_classification": task_pb2.TASK_TOKEN_CLASSIFICATION,
+    "classification": task_pb2.TASK_TEXT_CLASSIFICATION,
+    "text_classification": task_pb2.TASK_TEXT_CLASSIFICATION,
+    "multilabel": task_pb2.TASK_MULTILABEL_CLASSIFICATION,
+    "chat": task_pb2.TASK_CHAT,
+}
+SPLITS = {
+    "train": example_pb2.SPLIT_TRAIN,
+    "validation": example_pb2.SPLIT_VALIDATION,
+    "dev": example_pb2.SPLIT_VALIDATION,
+    "test": example_pb2.SPLIT_TEST,
+}
+
+
+@dataclass(frozen=True)
+class FileArg:
+    path: Path
+    split: example_pb2.Split.ValueType
+
+    @classmethod
+    def parse(cls, spec: str) -> FileArg:
+        """`path` or `path:split` (split: train, validation/dev, test)."""
+        path, _, split = spec.rpartition(":") if spec.rpartition(":")[2] in SPLITS else (spec, "", "")
+        if not Path(path).is_file():
+            raise InvalidArgumentError(f"no such file: {path}", violations=[FieldViolation("FILE", path)])
+        return cls(Path(path), SPLITS[split] if split else example_pb2.SPLIT_UNSPECIFIED)
+
+
+def parse_task(task: str) -> task_pb2.Task.ValueType:
+    if task not in TASKS:
+        raise InvalidArgumentError(
+            f"unknown task {task!r}; one of {', '.join(TASKS)}", violations=[FieldViolation("--task", task)]
+        )
+    return TASKS[task]
+
+
+def load_recipe(path: Path | None, overrides: dict[str, Any]) -> ingest_recipe_pb2.IngestRecipe:
+    """A recipe from YAML or JSON (the IngestRecipe message's fields), with CLI overrides on top."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = yaml.safe_load(path.read_text()) or {}
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    recipe = ingest_recipe_pb2.IngestRecipe()
+    try:
+        json_format.ParseDict(data, recipe)
+    except json_format.ParseError as exc:
+        raise InvalidArgumentError(
+            f"bad recipe: {exc}", violations=[FieldViolation("--recipe", str(exc))]
+        ) from exc
+    return recipe
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload(
+    settings: Settings,
+    console: Console,
+    files: Sequence[FileArg],
+    *,
+    name: str,
+    task: task_pb2.Task.ValueType,
+    fmt: ingest_recipe_pb2.Format.ValueType,
+    recipe: ingest_recipe_pb2.IngestRecipe,
+    source: ingest_recipe_pb2.SourceSpec | None = None,
+) -> ingestion_service_pb2.UploadResponse:
+    """Stream the files to Upload (chunks of at most 1 MiB) with a progress bar."""
+    spec = ingest_recipe_pb2.SourceSpec()
+    if source is not None:
+        spec.CopyFrom(source)
+    spec.format = fmt
+    header = ingestion_service_pb2.UploadHeader(dataset_name=name, task=task, source=spec, recipe=recipe)
+    for f in files:
+        header.files.add(
+            file_name=f.path.name, split=f.split, size_bytes=f.path.stat().st_size, sha256=_sha256(f.path)
+        )
+    total = sum(f.path.stat().st_size for f in files)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+    def requests(bar: Any) -> Iterator[ingestion_service_pb2.UploadRequest]:
+        yield ingestion_service_pb2.UploadRequest(header=header)
+        for index, f in enumerate(files):
+            yield ingestion_service_pb2.UploadRequest(
+                file_start=ingestion_service_pb2.UploadFileStart(index=index)
+            )
+            with f.path.open("rb") as handle:
+                while chunk := handle.read(CHUNK_BYTES):
+                    yield ingestion_service_pb2.UploadRequest(chunk=chunk)
+                    progress.update(bar, advance=len(chunk))
+        progress.update(bar, description=f"ingesting {name}")
+
+    with channel(settings.ingestion_address, settings) as ch, progress:
+        bar = progress.add_task(f"uploading {len(files)} file(s)", total=total)
+        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
+        response: ingestion_service_pb2.UploadResponse = stub.Upload(
+            requests(bar), metadata=call_metadata(settings)
+        )
+    return response
+
+
+def get_dataset(settings: Settings, name: str, version_id: str = "") -> dataset_pb2.DatasetVersion:
+    with channel(settings.ingestion_address, settings) as ch:
+        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
+        request = ingestion_service_pb2.GetDatasetRequest(
+            dataset=refs_pb2.DatasetRef(name=name, version_id=version_id)
+        )
+        response: ingestion_service_pb2.GetDatasetResponse = stub.GetDataset(
+            request, metadata=call_metadata(settings)
+        )
+    return response.dataset_version
+
+
+def list_datasets(settings: Settings, name: str = "") -> list[dataset_pb2.DatasetVersion]:
+    out: list[dataset_pb2.DatasetVersion] = []
+    token = ""
+    with channel(settings.ingestion_address, settings) as ch:
+        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
+        while True:
+            request = ingestion_service_pb2.ListDatasetsRequest(name=name, page_token=token)
+            page = stub.ListDatasets(request, metadata=call_metadata(settings))
+            out.extend(page.dataset_versions)
+            if not (token := page.next_page_token):
+                return out
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+SPLIT_NAMES = {
+    example_pb2.SPLIT_TRAIN: "train",
+    example_pb2.SPLIT_VALIDATION: "validation",
+    example_pb2.SPLIT_TEST: "test",
+    example_pb2.SPLIT_UNASSIGNED: "unassigned",
+}
+
+
+def versions_table(versions: Sequence[dataset_pb2.DatasetVersion]) -> Table:
+    table = Table(title="datasets")
+    for column in (
+        "name",
+        "version",
+        "task",
+        "train",
+        "validation",
+        "test",
+        "unassigned",
+        "labels",
+        "created",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("train", "validation", "test", "unassigned") else "left"
+        )
+    for v in versions:
+        table.add_row(
+            v.name,
+            v.version_id[:12],
+            task_pb2.Task.Name(v.task).removeprefix("TASK_").lower(),
+            f"{v.counts.train:,}",
+            f"{v.counts.validation:,}",
+            f"{v.counts.test:,}",
+            f"{v.counts.unassigned:,}",
+            str(len(v.label_set)),
+            v.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table
+
+
+def show(console: Console, version: dataset_pb2.DatasetVersion, plot: Path | None) -> Path | None:
+    """The statistics of a version as tables (and a plot of the label distribution)."""
+    console.print(f"[bold]{version.name}[/bold] @ {version.version_id}")
+    console.print(
+        f"task {task_pb2.Task.Name(version.task)}, {version.counts.total:,} rows, "
+        f"{len(version.shards)} shard(s), labels: {', '.join(version.label_set) or '-'}"
+    )
+    steps = Table(title="steps")
+    for column in ("step", "in", "out", "modified", "dropped", "time (s)"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    details: list[str] = []
+    for s in version.statistics.steps:
+        steps.add_row(
+            s.step,
+            f"{s.rows_in:,}",
+            f"{s.rows_out:,}",
+            f"{s.rows_modified:,}",
+            f"{sum(s.drop_reasons.values()):,}",
+            f"{s.wall_time_s:.2f}",
+        )
+        facts = [f"{k}={v:,}" for k, v in sorted(s.drop_reasons.items())]
+        facts += [f"{k}={v:,}" for k, v in sorted(s.counters.items()) if v]
+        if facts:
+            details.append(f"  [bold]{s.step}[/bold]: {', '.join(facts)}")
+    console.print(steps)
+    for line in details:
+        console.print(line)
+    counts: dict[str, dict[str, int]] = {}
+    dist = Table(title="labels per split")
+    dist.add_column("label")
+    per_split = list(version.statistics.splits)
+    for split_stats in per_split:
+        split_name = SPLIT_NAMES.get(split_stats.split, "?")
+        dist.add_column(f"{split_name} ({split_stats.rows:,})", justify="right")
+        counts[split_name] = dict(split_stats.label_counts) or dict(split_stats.entity_type_counts)
+    labels = sorted({label for c in counts.values() for label in c})
+    for label in labels:
+        dist.add_row(label, *(f"{c.get(label, 0):,}" for c in counts.values()))
+    if labels:
+        console.print(dist)
+    d = version.statistics.duplicates
+    console.print(
+        f"duplicates: {d.exact_duplicates_removed:,} exact removed, {d.near_duplicate_clusters:,} near clusters "
+        f"({d.rows_in_near_duplicate_clusters:,} rows, {d.near_duplicates_removed:,} removed), "
+        f"{d.label_conflict_groups:,} label conflicts"
+    )
+    for leak in version.statistics.leakage:
+        console.print(
+            f"[yellow]leakage[/yellow] {SPLIT_NAMES.get(leak.split_a)}↔{SPLIT_NAMES.get(leak.split_b)}: "
+            f"{leak.clusters:,} clusters, {leak.rows:,} rows"
+        )
+    if version.statistics.pii.counts_by_type:
+        console.print(
+            "PII: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(version.statistics.pii.counts_by_type.items()))
+        )
+    if plot is not None and labels:
+        return plots.label_distribution(counts, f"{version.name} label distribution", plot)
+    return None
+
+
+def response_summary(console: Console, response: ingestion_service_pb2.UploadResponse) -> None:
+    v = response.dataset_version
+    state = "new version" if response.report.created else "identical version already stored"
+    console.print(
+        f"[green]{state}[/green] {v.name}@{v.version_id[:12]}: {v.counts.total:,} rows in "
+        f"{response.report.wall_time_s:.1f}s"
+    )
+
+
+def dump_json(version: dataset_pb2.DatasetVersion) -> str:
+    return json.dumps(json_format.MessageToDict(version, preserving_proto_field_name=True), indent=2)

@@ -1,0 +1,140 @@
+"""Statistics of a dataset version, per split: label and entity-type distributions, length
+histograms, chat turn and length figures. Collected in one streaming pass.
+
+The result is a plain dict in the JSON shape of `foundry.common.v1.SplitStatistics` (field names
+as in the proto, enum values by name), so the manifest stores it as is and the servicer parses
+it into the message without a hand-written mapping.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from foundry.runtime.examples import Example, Split
+
+CHAR_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384)
+WORD_BUCKETS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TURN_BUCKETS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 32)
+
+SPLIT_ENUM = {
+    Split.TRAIN: "SPLIT_TRAIN",
+    Split.VALIDATION: "SPLIT_VALIDATION",
+    Split.TEST: "SPLIT_TEST",
+    Split.UNASSIGNED: "SPLIT_UNASSIGNED",
+}
+
+
+def entity_types(tags: Sequence[str]) -> list[str]:
+    """The type of each entity an IOB2 tag sequence denotes, in order."""
+    return [tag[2:] for tag in tags if tag.startswith("B-")]
+
+
+def histogram(values: Sequence[int] | np.ndarray, bounds: Sequence[int], unit: str) -> dict[str, Any]:
+    """`LengthHistogram`: counts per bucket (`bucket_counts[i]` counts values <= `bounds[i]` and >
+    `bounds[i-1]`; one more count at the end for values above the last bound) and quantiles."""
+    array = np.asarray(values, dtype=np.int64)
+    counts = np.bincount(np.searchsorted(np.asarray(bounds), array, side="left"), minlength=len(bounds) + 1)
+    result: dict[str, Any] = {
+        "unit": unit,
+        "bucket_upper_bounds": list(bounds),
+        "bucket_counts": [int(c) for c in counts],
+        "count": int(array.size),
+    }
+    if array.size:
+        p50, p95, p99 = np.percentile(array, [50, 95, 99])
+        result.update(
+            min=int(array.min()),
+            max=int(array.max()),
+            mean=round(float(array.mean()), 3),
+            p50=float(p50),
+            p95=float(p95),
+            p99=float(p99),
+        )
+    return result
+
+
+@dataclass
+class _SplitCollector:
+    rows: int = 0
+    unlabeled: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    entities: Counter[str] = field(default_factory=Counter)
+    roles: Counter[str] = field(default_factory=Counter)
+    chars: list[int] = field(default_factory=list)
+    words: list[int] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
+    prompt_chars: list[int] = field(default_factory=list)
+    response_chars: list[int] = field(default_factory=list)
+
+    def add(self, example: Example) -> None:
+        self.rows += 1
+        labeled = False
+        if example.label is not None:
+            self.labels[example.label] += 1
+            labeled = True
+        if example.labels is not None:
+            self.labels.update(example.labels)
+            labeled = True
+        if example.tags is not None:
+            self.entities.update(entity_types(example.tags))
+            labeled = True
+        if example.tokens is not None:
+            self.words.append(len(example.tokens))
+            self.chars.append(sum(map(len, example.tokens)) + max(len(example.tokens) - 1, 0))
+        elif example.text is not None:
+            self.chars.append(len(example.text))
+            self.words.append(len(example.text.split()))
+        if example.messages is not None:
+            labeled = True
+            self.turns.append(len(example.messages))
+            self.roles.update(m.role for m in example.messages)
+            last_assistant = max(
+                (i for i, m in enumerate(example.messages) if m.role == "assistant"), default=-1
+            )
+            self.prompt_chars.append(sum(len(m.content) for m in example.messages[: max(last_assistant, 0)]))
+            if last_assistant >= 0:
+                self.response_chars.append(len(example.messages[last_assistant].content))
+        if not labeled:
+            self.unlabeled += 1
+
+    def result(self, split: Split) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "split": SPLIT_ENUM[split],
+            "rows": self.rows,
+            "label_counts": dict(self.labels.most_common()),
+            "entity_type_counts": dict(self.entities.most_common()),
+            "unlabeled": self.unlabeled,
+        }
+        if self.chars:
+            out["text_length"] = histogram(self.chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS")
+        if self.words:
+            out["token_length"] = histogram(self.words, WORD_BUCKETS, "LENGTH_UNIT_WORDS")
+        if self.turns:
+            out["chat"] = {
+                "turns": histogram(self.turns, TURN_BUCKETS, "LENGTH_UNIT_TURNS"),
+                "prompt_length": histogram(self.prompt_chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS"),
+                "response_length": histogram(self.response_chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS"),
+                "role_counts": dict(self.roles.most_common()),
+            }
+        return out
+
+
+class StatisticsCollector:
+    """Feed every example of the final version once; `per_split()` gives `SplitStatistics` dicts."""
+
+    def __init__(self) -> None:
+        self._splits: dict[Split, _SplitCollector] = {}
+
+    def add(self, example: Example) -> None:
+        collector = self._splits.get(example.split)
+        if collector is None:
+            collector = self._splits[example.split] = _SplitCollector()
+        collector.add(example)
+
+    def per_split(self) -> list[dict[str, Any]]:
+        return [self._splits[s].result(s) for s in Split if s in self._splits]
