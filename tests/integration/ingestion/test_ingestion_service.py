@@ -301,3 +301,34 @@ async def test_bad_requests(service: tuple) -> None:
             )
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_examples_upload_goes_through_the_same_steps(service: tuple) -> None:
+    stub, _ = service
+    header = pb.UploadHeader(
+        dataset_name="reviews",
+        task=task_pb2.TASK_TEXT_CLASSIFICATION,
+        source=recipe_pb2.SourceSpec(format=recipe_pb2.FORMAT_EXAMPLES, file_name="from-labeling"),
+        recipe=recipe_pb2.IngestRecipe(split=recipe_pb2.SplitOptions(seed=3)),
+    )
+    texts = [f"review number {i} was {'great' if i % 2 else 'awful'}" for i in range(60)]
+    batch = example_pb2.ExampleBatch(
+        examples=[
+            example_pb2.Example(id=f"r{i}", text=t, label="pos" if i % 2 else "neg")
+            for i, t in enumerate(texts)
+        ]
+        + [example_pb2.Example(id="dup", text=texts[0], label="neg")]  # an exact duplicate
+    )
+    response = await stub.Upload(iter([pb.UploadRequest(header=header), pb.UploadRequest(examples=batch)]))
+    version = response.dataset_version
+    assert version.counts.total == 60 and version.counts.train > version.counts.test > 0
+    assert sorted(version.label_set) == ["neg", "pos"]
+    dedup = next(s for s in version.statistics.steps if s.step == "dedup")
+    assert dedup.drop_reasons["exact_duplicate"] == 1
+    rows = [
+        r
+        async for p in stub.ReadExamples(pb.ReadExamplesRequest(dataset=refs_pb2.DatasetRef(name="reviews")))
+        for r in p.examples
+    ]
+    assert {r.id for r in rows} == {f"r{i}" for i in range(60)}
+    assert all(r.split != example_pb2.SPLIT_UNASSIGNED for r in rows)
