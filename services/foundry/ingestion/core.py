@@ -294,11 +294,11 @@ class IngestionCore:
                 reason="NO_ROWS",
                 violations=[FieldViolation("recipe", "every row was dropped (see the step counts)")],
             )
-        return datasets.write_dataset_version(
+        return datasets.write_dataset_version_batches(
             self.store,
             spec.dataset_name,
             spec.task,
-            result.examples(),
+            result.batches(),
             label_set=result.label_set,
             recipe=spec.recipe_record(),
             statistics=result.statistics,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from foundry.ingestion.dedup import Deduplicator, DedupResult, content_key, label_signature
 from foundry.ingestion.dedup.leakage import SPLITS
@@ -37,7 +38,7 @@ from foundry.ingestion.steps import RowViolation, Step, StepReport
 from foundry.ingestion.summaries import duplicate_summary, leakage_summary, sample_rows
 from foundry.ingestion.validate import ValidateStep
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
-from foundry.runtime.examples import Example, Split, Task
+from foundry.runtime.examples import EXAMPLE_SCHEMA, Example, Split, Task
 
 #: how often (rows) the REJECT_FILE policy looks at the violations so far
 REJECT_CHECK_EVERY_ROWS = 512
@@ -67,6 +68,11 @@ class PipelineResult:
     _spools: list[Spool] = field(repr=False)
 
     work_dir: Path | None = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The final rows as Arrow batches, train first, then validation, test, unassigned."""
+        for spool in self._spools:
+            yield from spool.record_batches()
 
     def examples(self) -> Iterator[Example]:
         for spool in self._spools:
@@ -260,20 +266,28 @@ class IngestPipeline:
         split_of = np.full(len(keep), len(SPLITS), dtype=np.int64)
         split_of[splits.row_ids] = splits.splits
         stats = StatisticsCollector()
-        wanted = sample_rows(deduped)
+        wanted = np.array(sorted(sample_rows(deduped)), dtype=np.int64)
         names: dict[int, str] = {}
         outputs = {split: Spool(work / f"{split.value}.arrows") for split in SPLIT_ORDER}
+        split_field = EXAMPLE_SCHEMA.field("split")
+        split_index = EXAMPLE_SCHEMA.get_field_index("split")
         row = 0
-        for batch in spool.batches():
-            for example in batch:
-                if row in wanted:
-                    names[row] = example.id
-                if keep[row]:
-                    split = SPLITS[int(split_of[row])]
-                    final = example if example.split is split else dataclasses.replace(example, split=split)
-                    outputs[split].append(final)
-                    stats.add(final)
-                row += 1
+        for batch in spool.record_batches():  # column-wise: no Python object per row
+            end = row + batch.num_rows
+            named = wanted[(wanted >= row) & (wanted < end)]
+            if len(named):
+                ids = batch.column("id").take(pa.array(named - row)).to_pylist()
+                names.update(zip(named.tolist(), ids, strict=True))
+            mask, codes = keep[row:end], split_of[row:end]
+            for code in np.unique(codes[mask]).tolist():
+                split = SPLITS[code]
+                part = batch.filter(pa.array(mask & (codes == code)))
+                part = part.set_column(
+                    split_index, split_field, pa.array([split.value] * part.num_rows, pa.string())
+                )
+                outputs[split].append_batch(part)
+                stats.add_batch(part, split)
+            row = end
         for output in outputs.values():
             output.close()
         spool.path.unlink(missing_ok=True)

@@ -35,6 +35,13 @@ class Spool:
         if len(self._pending) >= self._batch_rows:
             self._flush()
 
+    def append_batch(self, batch: pa.RecordBatch) -> None:
+        """Append rows that are already an Arrow batch of `EXAMPLE_SCHEMA`."""
+        self._flush()
+        if self._writer is not None and batch.num_rows:
+            self._writer.write_batch(batch)
+            self.rows += batch.num_rows
+
     def _flush(self) -> None:
         if self._pending and self._writer is not None:
             self._writer.write_batch(examples_to_batch(self._pending))
@@ -57,13 +64,16 @@ class Spool:
     ) -> None:
         self.close()
 
-    def batches(self) -> Iterator[list[Example]]:
-        """The spooled examples, batch by batch, in the order they were appended."""
+    def record_batches(self) -> Iterator[pa.RecordBatch]:
+        """The spooled rows as Arrow batches, in the order they were appended."""
         self.close()
         with pa.memory_map(str(self.path), "r") as source:
-            reader = pa.ipc.open_stream(source)
-            for batch in reader:
-                yield batch_to_examples(batch)
+            yield from pa.ipc.open_stream(source)
+
+    def batches(self) -> Iterator[list[Example]]:
+        """The spooled examples, batch by batch, in the order they were appended."""
+        for batch in self.record_batches():
+            yield batch_to_examples(batch)
 
     def __iter__(self) -> Iterator[Example]:
         for batch in self.batches():

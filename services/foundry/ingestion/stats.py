@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from foundry.runtime.examples import Example, Split
+from foundry.runtime.examples import Example, Split, batch_to_examples
 
 CHAR_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384)
 WORD_BUCKETS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -70,6 +72,9 @@ class _SplitCollector:
     turns: list[int] = field(default_factory=list)
     prompt_chars: list[int] = field(default_factory=list)
     response_chars: list[int] = field(default_factory=list)
+    #: lengths of rows added column-wise, as arrays
+    char_arrays: list[np.ndarray] = field(default_factory=list)
+    word_arrays: list[np.ndarray] = field(default_factory=list)
 
     def add(self, example: Example) -> None:
         self.rows += 1
@@ -102,6 +107,43 @@ class _SplitCollector:
         if not labeled:
             self.unlabeled += 1
 
+    def add_columns(self, batch: pa.RecordBatch) -> None:
+        """The same counts as `add` for every row of `batch`, computed on its columns (no chat rows)."""
+        n = batch.num_rows
+        self.rows += n
+        labeled = np.zeros(n, dtype=bool)
+        label, labels, tags = batch.column("label"), batch.column("labels"), batch.column("tags")
+        if label.null_count < n:
+            self.labels.update(_value_counts(label.drop_null()))
+            labeled |= _present(label)
+        if labels.null_count < n:
+            self.labels.update(_value_counts(pc.list_flatten(labels)))
+            labeled |= _present(labels)
+        if tags.null_count < n:
+            flat = pc.list_flatten(tags)
+            begins = flat.filter(pc.starts_with(flat, "B-"))
+            self.entities.update(_value_counts(pc.utf8_slice_codeunits(begins, 2)))
+            labeled |= _present(tags)
+        self.unlabeled += int((~labeled).sum())
+        tokens, text = batch.column("tokens"), batch.column("text")
+        has_tokens = _present(tokens)
+        if has_tokens.any():
+            counts = (
+                pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+            )
+            lengths = pc.utf8_length(pc.list_flatten(tokens)).to_numpy(zero_copy_only=False).astype(np.int64)
+            cumulative = np.concatenate([[0], np.cumsum(lengths)])
+            ends = np.cumsum(counts)
+            chars = cumulative[ends] - cumulative[ends - counts] + np.maximum(counts - 1, 0)
+            self.word_arrays.append(counts[has_tokens])
+            self.char_arrays.append(chars[has_tokens])
+        texts = text.filter(pa.array(~has_tokens & _present(text)))
+        if len(texts):
+            self.char_arrays.append(pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64))
+            self.word_arrays.append(
+                np.fromiter((len(t.split()) for t in texts.to_pylist()), np.int64, len(texts))
+            )
+
     def result(self, split: Split) -> dict[str, Any]:
         out: dict[str, Any] = {
             "split": SPLIT_ENUM[split],
@@ -110,10 +152,12 @@ class _SplitCollector:
             "entity_type_counts": dict(self.entities.most_common()),
             "unlabeled": self.unlabeled,
         }
-        if self.chars:
-            out["text_length"] = histogram(self.chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS")
-        if self.words:
-            out["token_length"] = histogram(self.words, WORD_BUCKETS, "LENGTH_UNIT_WORDS")
+        chars = np.concatenate([np.asarray(self.chars, dtype=np.int64), *self.char_arrays])
+        words = np.concatenate([np.asarray(self.words, dtype=np.int64), *self.word_arrays])
+        if chars.size:
+            out["text_length"] = histogram(chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS")
+        if words.size:
+            out["token_length"] = histogram(words, WORD_BUCKETS, "LENGTH_UNIT_WORDS")
         if self.turns:
             out["chat"] = {
                 "turns": histogram(self.turns, TURN_BUCKETS, "LENGTH_UNIT_TURNS"),
@@ -136,5 +180,25 @@ class StatisticsCollector:
             collector = self._splits[example.split] = _SplitCollector()
         collector.add(example)
 
+    def add_batch(self, batch: pa.RecordBatch, split: Split) -> None:
+        """Feed rows of one split as an Arrow batch: column-wise, or row by row for chat rows."""
+        collector = self._splits.get(split)
+        if collector is None:
+            collector = self._splits[split] = _SplitCollector()
+        if batch.column("messages").null_count < batch.num_rows:
+            for example in batch_to_examples(batch):
+                collector.add(example)
+        else:
+            collector.add_columns(batch)
+
     def per_split(self) -> list[dict[str, Any]]:
         return [self._splits[s].result(s) for s in Split if s in self._splits]
+
+
+def _value_counts(values: pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(values)
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
+
+
+def _present(column: pa.Array) -> np.ndarray:
+    return np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)

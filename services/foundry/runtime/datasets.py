@@ -24,7 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
-from foundry.runtime.examples import SCHEMA_VERSION, Example, Split, Task, batch_to_examples
+from foundry.runtime.examples import (
+    EXAMPLE_SCHEMA,
+    SCHEMA_VERSION,
+    Example,
+    Split,
+    Task,
+    batch_to_examples,
+    examples_to_batch,
+)
 from foundry.runtime.hashing import canonical_json_sha256, content_sha256
 from foundry.runtime.manifest import (
     DATASETS_PREFIX,
@@ -39,7 +47,7 @@ from foundry.runtime.manifest import (
     versions_prefix,
 )
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.shards import PARQUET_CONTENT_TYPE, encode_shard, iter_shard_batches
+from foundry.runtime.shards import PARQUET_CONTENT_TYPE, encode_table, iter_shard_batches
 
 DEFAULT_SHARD_ROWS = 50_000
 DEFAULT_BATCH_ROWS = 4_096
@@ -63,6 +71,42 @@ def write_dataset_version(
     `statistics` (JSON-able) are stored as given. If a version with the same content already
     exists, nothing is written and its stored manifest is returned (with its own statistics).
     """
+    batch_rows = min(DEFAULT_BATCH_ROWS, max(shard_rows, 1))
+    batches = (examples_to_batch(chunk) for chunk in _chunks(examples, batch_rows))
+    return write_dataset_version_batches(
+        store,
+        name,
+        task,
+        batches,
+        label_set=label_set,
+        parents=parents,
+        recipe=recipe,
+        statistics=statistics,
+        shard_rows=shard_rows,
+    )
+
+
+def _chunks(items: Iterable[Example], size: int) -> Iterator[list[Example]]:
+    rows = iter(items)
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def write_dataset_version_batches(
+    store: ObjectStore,
+    name: str,
+    task: Task,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    label_set: Sequence[str] = (),
+    parents: Sequence[VersionRef] = (),
+    recipe: Mapping[str, Any] | None = None,
+    statistics: Mapping[str, Any] | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> DatasetManifest:
+    """`write_dataset_version` for rows that are already Arrow record batches of `EXAMPLE_SCHEMA`
+    (no Python objects per row). Shards hold `shard_rows` rows whatever the batch sizes, so the
+    same rows give the same shards and version id however they were batched."""
     validate_dataset_name(name)
     if shard_rows < 1:
         raise ValueError("shard_rows must be at least 1")
@@ -70,11 +114,20 @@ def write_dataset_version(
     recipe_hash = canonical_json_sha256(recipe_dict)
     split_counts = dict.fromkeys((split.value for split in Split), 0)
     shards: list[ShardInfo] = []
-    rows = iter(examples)
-    while chunk := list(islice(rows, shard_rows)):
-        for example in chunk:
-            split_counts[example.split.value] += 1
-        shards.append(_store_shard(store, name, chunk))
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        for value in batch.column("split").to_pylist():
+            split_counts[value] += 1
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= shard_rows:
+            table = pa.Table.from_batches(pending, schema=EXAMPLE_SCHEMA)
+            shards.append(_store_table(store, name, table.slice(0, shard_rows)))
+            rest = table.slice(shard_rows)
+            pending, pending_rows = rest.combine_chunks().to_batches(), rest.num_rows
+    if pending_rows:
+        shards.append(_store_table(store, name, pa.Table.from_batches(pending, schema=EXAMPLE_SCHEMA)))
     version_id = compute_version_id(
         schema_version=SCHEMA_VERSION,
         task=task,
@@ -103,9 +156,9 @@ def write_dataset_version(
     return manifest
 
 
-def _store_shard(store: ObjectStore, name: str, examples: Sequence[Example]) -> ShardInfo:
+def _store_table(store: ObjectStore, name: str, table: pa.Table) -> ShardInfo:
     """Encode and upload one shard unless it is already stored with the same sha256."""
-    data = encode_shard(examples)
+    data = encode_table(table)
     sha256 = content_sha256(data)
     key = shard_key(name, sha256)
     try:
@@ -114,7 +167,7 @@ def _store_shard(store: ObjectStore, name: str, examples: Sequence[Example]) -> 
         stored = False
     if not stored:
         store.put_bytes(key, data, content_type=PARQUET_CONTENT_TYPE)
-    return ShardInfo(key=key, sha256=sha256, rows=len(examples), size_bytes=len(data))
+    return ShardInfo(key=key, sha256=sha256, rows=table.num_rows, size_bytes=len(data))
 
 
 def get_manifest(store: ObjectStore, name: str, version_id: str) -> DatasetManifest:

@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from foundry.runtime.errors import CorruptionError
@@ -24,11 +25,18 @@ ZSTD_LEVEL = 3
 
 def encode_shard(examples: Sequence[Example]) -> bytes:
     """The Parquet bytes of one shard (deterministic for the same rows)."""
+    return encode_table(examples_to_table(examples))
+
+
+def encode_table(table: pa.Table) -> bytes:
+    """The Parquet bytes of one shard of `EXAMPLE_SCHEMA` rows: the same bytes for the same rows,
+    however they were batched (the table is combined into one chunk per column first)."""
+    table = table.combine_chunks()
     buffer = io.BytesIO()
     pq.write_table(
-        examples_to_table(examples),
+        table,
         buffer,
-        row_group_size=max(1, len(examples)),
+        row_group_size=max(1, table.num_rows),
         compression="zstd",
         compression_level=ZSTD_LEVEL,
         use_dictionary=True,
