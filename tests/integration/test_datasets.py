@@ -212,7 +212,9 @@ def test_the_same_rows_batched_differently_give_the_same_version(store: ObjectSt
     rows = ner_examples(250)
     first = write_dataset_version(store, "batching", Task.TOKEN_CLASSIFICATION, rows, shard_rows=100)
     uneven = [examples_to_batch(rows[i : i + n]) for i, n in ((0, 7), (7, 150), (157, 93))]
-    second = write_dataset_version_batches(store, "batching", Task.TOKEN_CLASSIFICATION, uneven, shard_rows=100)
+    second = write_dataset_version_batches(
+        store, "batching", Task.TOKEN_CLASSIFICATION, uneven, shard_rows=100
+    )
     assert second.version_id == first.version_id
     assert [s.rows for s in first.shards] == [100, 100, 50]
     assert [s.sha256 for s in second.shards] == [s.sha256 for s in first.shards]
