@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         None, description="local scratch for uploads; None: the system temp dir"
     )
 
+    # --- training -----------------------------------------------------------------------------
+    training_max_local_jobs: int = Field(1, ge=1, description="training jobs the local executor runs at once")
+    training_poll_interval_s: float = Field(
+        1.0, gt=0, description="how often WatchJob and the executor look at the object store"
+    )
+
     # --- local state ------------------------------------------------------------------------
     home_dir: Path = Field(Path(".foundry"), description="local state: stack data, caches, logs")
 
