@@ -14,6 +14,7 @@ from foundry.api.ingestion.v1 import ingest_recipe_pb2
 from foundry.cli import demo as demo_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli import stack as stack_mod
+from foundry.cli import train as train_mod
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.settings import load_settings
 
@@ -24,6 +25,10 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 datasets_app = typer.Typer(help="Dataset versions stored by the ingestion service.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+models_app = typer.Typer(help="Model versions made by the training service.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+base_models_app = typer.Typer(help="Base models training starts from.", no_args_is_help=True)
+app.add_typer(base_models_app, name="base-models")
 console = Console()
 
 
@@ -159,6 +164,103 @@ def datasets_show(
     written = ingest_mod.show(console, version, plot)
     if written:
         console.print(f"plot: {written}")
+
+
+@app.command()
+def train(
+    dataset: str = typer.Option(..., help="NAME or NAME@VERSION_ID of the dataset version"),
+    base_model: str = typer.Option(..., "--base-model", help="imported base model: NAME or NAME@VERSION_ID"),
+    task: str = typer.Option("ner", help="ner, classification or multilabel"),
+    name: str = typer.Option("", "--name", help="the model's name; default: the dataset's"),
+    epochs: int | None = typer.Option(None, help="passes over the training split (default 3)"),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="optimizer steps; overrides --epochs"),
+    lr: float | None = typer.Option(None, "--lr", help="peak learning rate"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="examples per micro-batch"),
+    lora: bool = typer.Option(False, "--lora", help="train LoRA adapters (and the task head)"),
+    detach: bool = typer.Option(False, "--detach", help="submit and return without following"),
+    request_id: str = typer.Option("", "--request-id", help="idempotency key; default: a fresh UUID"),
+) -> None:
+    """Submit a training job and follow it with a live progress bar."""
+    settings = load_settings()
+    try:
+        spec = train_mod.build_spec(
+            dataset=dataset,
+            base_model=base_model,
+            task=task,
+            name=name,
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=lr,
+            batch_size=batch_size,
+            lora=lora,
+        )
+        job = train_mod.submit(settings, spec, request_id).job
+        console.print(f"job {job.job_id} submitted")
+        if detach:
+            return
+        job = train_mod.follow(settings, console, job.job_id)
+    except FoundryError as exc:
+        _fail(exc)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    train_mod.job_summary(console, job)
+    if train_mod.state_name(job.state) != "succeeded":
+        raise typer.Exit(1)
+
+
+@models_app.command("ls")
+def models_ls(
+    name: str = typer.Argument("", help="only versions of this model"),
+    rejected: bool = typer.Option(False, "--rejected", help="include versions that were not promoted"),
+) -> None:
+    """List model versions, newest first."""
+    try:
+        console.print(train_mod.models_table(train_mod.list_models(load_settings(), name, rejected)))
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+
+
+@models_app.command("show")
+def models_show(
+    ref: str = typer.Argument(..., help="NAME (latest promoted) or NAME@VERSION_ID"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole ModelVersion as JSON"),
+) -> None:
+    """A model version: metrics, labels, artifacts."""
+    try:
+        version = train_mod.get_model(load_settings(), ref)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    if as_json:
+        console.print_json(train_mod.dump_json(version))
+        return
+    train_mod.show_model(console, version)
+
+
+@base_models_app.command("import")
+def base_models_import(
+    folder: Path = typer.Argument(..., help="a Hugging Face model folder (safetensors weights)"),
+    name: str = typer.Option(..., "--name", help="name to import under"),
+    source: str = typer.Option("", help="where it came from, for the record"),
+) -> None:
+    """Stream a local model folder to the training service."""
+    try:
+        response = train_mod.import_base_model(load_settings(), console, folder, name, source)
+    except FoundryError as exc:
+        _fail(exc)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    verb = "imported" if response.created else "already imported"
+    console.print(f"{verb}: {response.base_model.name}@{response.base_model.version_id}")
+    console.print(train_mod.base_models_table([response.base_model]))
+
+
+@base_models_app.command("ls")
+def base_models_ls(name: str = typer.Argument("", help="only versions of this base model")) -> None:
+    """List imported base models."""
+    try:
+        console.print(train_mod.base_models_table(train_mod.list_base_models(load_settings(), name)))
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
 
 
 def _rpc_fail(exc: grpc.RpcError) -> None:

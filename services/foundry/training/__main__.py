@@ -1,25 +1,47 @@
-"""`python -m foundry.training`: settings → wire → serve."""
+"""`python -m foundry.training`: settings → wire → serve.
+
+At start-up, after the bucket is there, the executor reconciles: live workers of unfinished
+jobs are re-attached, dead ones restarted from their checkpoints."""
 
 from __future__ import annotations
+
+import asyncio
 
 import grpc
 
 from foundry.api.training.v1 import training_service_pb2_grpc
 from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
-from foundry.training import servicer
+from foundry.training.core import TrainingCore
+from foundry.training.executor import JobExecutor, LocalExecutor
+from foundry.training.servicer import SERVICE, TrainingServicer
 
 
-def build(settings: Settings) -> ServiceDefinition:
+def build(settings: Settings, executor: JobExecutor | None = None) -> ServiceDefinition:
+    """Wire the service; `executor` defaults to the `LocalExecutor`."""
+    store = ObjectStore.from_settings(settings)
+    executor = executor or LocalExecutor(settings, store)
+    core = TrainingCore(store, settings, executor)
+    ensure_bucket = start_object_store(settings, store)
+
     def register(server: grpc.aio.Server) -> None:
-        training_service_pb2_grpc.add_TrainingServiceServicer_to_server(servicer.build_servicer(), server)
+        training_service_pb2_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(core), server)
+
+    async def startup() -> None:
+        await ensure_bucket()
+        await asyncio.to_thread(executor.reconcile)
+
+    async def shutdown() -> None:
+        await asyncio.to_thread(executor.close)  # workers keep running; the next start re-attaches
 
     return ServiceDefinition(
         name=ServiceName.TRAINING,
         register=register,
-        grpc_services=(servicer.SERVICE.full_name,),
-        startup=start_object_store(settings),
+        grpc_services=(SERVICE.full_name,),
+        startup=startup,
+        shutdown=shutdown,
     )
 
 

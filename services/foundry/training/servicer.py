@@ -1,13 +1,128 @@
-"""The training service's RPCs. Thin: convert, call the core, convert back."""
+"""The training service's RPCs. Thin: convert, call the core (in a worker thread: it does
+object-store IO), convert back. Errors are domain errors, mapped by the interceptor."""
 
 from __future__ import annotations
 
-from foundry.api.training.v1 import training_service_pb2, training_service_pb2_grpc
-from foundry.runtime.placeholder import placeholder_servicer
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
-SERVICE = training_service_pb2.DESCRIPTOR.services_by_name["TrainingService"]
+import grpc
+
+from foundry.api.training.v1 import training_service_pb2 as pb
+from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
+from foundry.runtime.convert import task_from_pb
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.training import convert
+from foundry.training.core import TrainingCore
+
+SERVICE = pb.DESCRIPTOR.services_by_name["TrainingService"]
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+Context = grpc.aio.ServicerContext[object, object]
+T = TypeVar("T")
 
 
-def build_servicer() -> training_service_pb2_grpc.TrainingServiceServicer:
-    """Every RPC answers UNIMPLEMENTED until issue 4 lands."""
-    return placeholder_servicer(training_service_pb2_grpc.TrainingServiceServicer, SERVICE, "issue 4")
+class TrainingServicer(pb_grpc.TrainingServiceServicer):
+    def __init__(self, core: TrainingCore) -> None:
+        self.core = core
+
+    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Context) -> pb.SubmitJobResponse:
+        spec = convert.jobspec_from_pb(request.spec)
+        outcome = await asyncio.to_thread(
+            self.core.submit_job, request.request_id, spec, validate_only=request.validate_only
+        )
+        if outcome.job is None:  # validate_only
+            return pb.SubmitJobResponse(job=convert.validated_spec_job(outcome.spec), created=False)
+        return pb.SubmitJobResponse(job=convert.job_to_pb(outcome.job), created=outcome.created)
+
+    async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
+        view = await asyncio.to_thread(self.core.get_job, request.job_id)
+        return pb.GetJobResponse(job=convert.job_to_pb(view))
+
+    async def WatchJob(
+        self, request: pb.WatchJobRequest, context: Context
+    ) -> AsyncIterator[pb.WatchJobResponse]:
+        batches = self.core.watch(request.job_id, request.after_seq)
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            for event in batch:
+                yield pb.WatchJobResponse(event=convert.event_to_pb(event))
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
+        view = await asyncio.to_thread(self.core.cancel, request.job_id, request.reason)
+        return pb.CancelJobResponse(job=convert.job_to_pb(view))
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        states = [convert.job_state_from_pb(s) for s in request.states]
+        views = await asyncio.to_thread(self.core.list_jobs, states, request.model_name)
+        page, token = _page(views, request.page_token, request.page_size)
+        return pb.ListJobsResponse(jobs=[convert.job_to_pb(v) for v in page], next_page_token=token)
+
+    async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.GetModelResponse:
+        manifest = await asyncio.to_thread(self.core.get_model, request.model.name, request.model.version_id)
+        return pb.GetModelResponse(model_version=convert.model_version_to_pb(manifest))
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
+        task = task_from_pb(request.task) if request.task else None
+        manifests = await asyncio.to_thread(
+            self.core.list_models, request.name, task, include_rejected=request.include_rejected
+        )
+        page, token = _page(manifests, request.page_token, request.page_size)
+        return pb.ListModelsResponse(
+            model_versions=[convert.model_version_to_pb(m) for m in page], next_page_token=token
+        )
+
+    async def ImportBaseModel(
+        self, request_iterator: AsyncIterator[pb.ImportBaseModelRequest], context: Context
+    ) -> pb.ImportBaseModelResponse:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgumentError(
+                "an import starts with its header", violations=[FieldViolation("header", "first message")]
+            )
+        session = await asyncio.to_thread(self.core.begin_import, convert.import_header_from_pb(first.header))
+
+        def drop_scratch(_context: Context) -> None:  # however the RPC ends, its scratch goes
+            session.abort()
+
+        context.add_done_callback(drop_scratch)  # type: ignore[arg-type]  # the stubs type it as a class
+        try:
+            async for request in request_iterator:
+                if request.WhichOneof("part") != "chunk":
+                    raise InvalidArgumentError(
+                        "only the first message is a header",
+                        violations=[FieldViolation("header", "repeated")],
+                    )
+                session.write(request.chunk.path, request.chunk.offset, request.chunk.data)
+        except BaseException:
+            session.abort()  # the stream broke off or was bad: nothing is stored
+            raise
+        outcome = await asyncio.to_thread(session.finish)
+        return pb.ImportBaseModelResponse(
+            base_model=convert.base_model_to_pb(outcome.manifest), created=outcome.created
+        )
+
+    async def ListBaseModels(
+        self, request: pb.ListBaseModelsRequest, context: Context
+    ) -> pb.ListBaseModelsResponse:
+        manifests = await asyncio.to_thread(self.core.list_base_models, request.name)
+        page, token = _page(manifests, request.page_token, request.page_size)
+        return pb.ListBaseModelsResponse(
+            base_models=[convert.base_model_to_pb(m) for m in page], next_page_token=token
+        )
+
+
+def _page(items: Sequence[T], token: str, size: int) -> tuple[Sequence[T], str]:
+    if token and not token.isdigit():
+        raise InvalidArgumentError(
+            "invalid page token", violations=[FieldViolation("page_token", "not ours")]
+        )
+    if size < 0:
+        raise InvalidArgumentError(
+            "negative page size", violations=[FieldViolation("page_size", "must be >= 0")]
+        )
+    start = int(token or 0)
+    size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = items[start : start + size]
+    return page, str(start + size) if start + size < len(items) else ""

@@ -1,0 +1,334 @@
+"""`foundry train`, `foundry models ls / show` and `foundry base-models import / ls`: clients of
+the training service. `train` submits a job and follows `WatchJob` with a live progress bar
+(resuming from the last event seen if the stream breaks)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from foundry.api.common.v1 import example_pb2, job_pb2, model_pb2, refs_pb2, task_pb2, training_spec_pb2
+from foundry.api.training.v1 import base_model_pb2
+from foundry.api.training.v1 import job_pb2 as training_job_pb2
+from foundry.api.training.v1 import training_service_pb2 as pb
+from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
+from foundry.cli.grpc_client import call_metadata, channel
+from foundry.cli.ingest import parse_task
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.settings import Settings
+
+CHUNK_BYTES = 1024 * 1024
+#: how often a broken WatchJob stream is resumed before giving up
+WATCH_RETRIES = 5
+TERMINAL = {job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
+
+
+def state_name(state: int) -> str:
+    return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()  # type: ignore[arg-type]
+
+
+def task_name(task: int) -> str:
+    return task_pb2.Task.Name(task).removeprefix("TASK_").lower()  # type: ignore[arg-type]
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`NAME` or `NAME@VERSION_ID`."""
+    name, _, version_id = ref.partition("@")
+    return name, version_id
+
+
+# --- train ----------------------------------------------------------------------------------------------
+
+
+def build_spec(
+    *,
+    dataset: str,
+    base_model: str,
+    task: str,
+    name: str,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    lora: bool = False,
+) -> training_spec_pb2.JobSpec:
+    dataset_name, dataset_version = split_ref(dataset)
+    base_name, base_version = split_ref(base_model)
+    spec = training_spec_pb2.JobSpec(
+        task=parse_task(task),
+        dataset=refs_pb2.DatasetRef(name=dataset_name, version_id=dataset_version),
+        model_name=name,
+    )
+    spec.base_model.imported.CopyFrom(refs_pb2.ModelRef(name=base_name, version_id=base_version))
+    if epochs is not None:
+        spec.epochs = epochs
+    if max_steps is not None:
+        spec.max_steps = max_steps
+    if learning_rate is not None:
+        spec.learning_rate = learning_rate
+    if batch_size is not None:
+        spec.batch_size = batch_size
+    if lora:
+        spec.method = training_spec_pb2.TRAINING_METHOD_LORA
+    return spec
+
+
+def submit(settings: Settings, spec: training_spec_pb2.JobSpec, request_id: str = "") -> pb.SubmitJobResponse:
+    with channel(settings.training_address, settings) as ch:
+        stub = pb_grpc.TrainingServiceStub(ch)
+        request = pb.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()), spec=spec)
+        response: pb.SubmitJobResponse = stub.SubmitJob(request, metadata=call_metadata(settings))
+    return response
+
+
+def _describe(event: job_pb2.ProgressEvent) -> str:
+    parts = [state_name(event.state)]
+    if event.HasField("loss"):
+        parts.append(f"loss {event.loss:.4f}")
+    if event.HasField("learning_rate"):
+        parts.append(f"lr {event.learning_rate:.2e}")
+    if event.HasField("throughput_tokens_per_s"):
+        parts.append(f"{event.throughput_tokens_per_s:,.0f} tok/s")
+    return "  ".join(parts)
+
+
+def _f1(event: job_pb2.ProgressEvent) -> str:
+    for key in ("eval_f1", "entity_f1", "eval_macro_f1", "macro_f1"):
+        if key in event.eval_metrics:
+            return f"eval F1 {100 * event.eval_metrics[key]:.1f}"
+    return ""
+
+
+def follow(settings: Settings, console: Console, job_id: str) -> training_job_pb2.Job:
+    """Follow the job's WatchJob stream with a progress bar until it finishes; return the job."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TextColumn("[cyan]{task.fields[f1]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    last_seq = 0
+    retries = 0
+    with channel(settings.training_address, settings) as ch, progress:
+        stub = pb_grpc.TrainingServiceStub(ch)
+        bar = progress.add_task(job_id[:12], total=None, status="queued", f1="")
+        while True:
+            try:
+                for response in stub.WatchJob(
+                    pb.WatchJobRequest(job_id=job_id, after_seq=last_seq), metadata=call_metadata(settings)
+                ):
+                    event = response.event
+                    last_seq = event.seq
+                    update: dict[str, Any] = {"status": _describe(event)}
+                    if event.total_steps:
+                        update.update(total=event.total_steps, completed=event.step)
+                    if f1 := _f1(event):
+                        update["f1"] = f1
+                    progress.update(bar, **update)
+                    if event.kind == job_pb2.PROGRESS_EVENT_KIND_LOG and event.message:
+                        progress.console.print(f"[dim]{event.message}[/dim]")
+                break
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code != grpc.StatusCode.UNAVAILABLE or retries >= WATCH_RETRIES:
+                    raise
+                retries += 1
+                time.sleep(min(2.0**retries, 10.0))
+        job: training_job_pb2.Job = stub.GetJob(
+            pb.GetJobRequest(job_id=job_id), metadata=call_metadata(settings)
+        ).job
+    return job
+
+
+def job_summary(console: Console, job: training_job_pb2.Job) -> None:
+    colour = {"succeeded": "green", "failed": "red"}.get(state_name(job.state), "yellow")
+    console.print(f"job {job.job_id}: [{colour}]{state_name(job.state)}[/{colour}]")
+    if job.error:
+        console.print(f"  {job.error}")
+    if job.model_version_id:
+        console.print(f"  model {job.model_name}@{job.model_version_id}")
+
+
+# --- models ----------------------------------------------------------------------------------------------
+
+
+def list_models(
+    settings: Settings, name: str = "", include_rejected: bool = False
+) -> list[model_pb2.ModelVersion]:
+    out: list[model_pb2.ModelVersion] = []
+    token = ""
+    with channel(settings.training_address, settings) as ch:
+        stub = pb_grpc.TrainingServiceStub(ch)
+        while True:
+            request = pb.ListModelsRequest(name=name, include_rejected=include_rejected, page_token=token)
+            page = stub.ListModels(request, metadata=call_metadata(settings))
+            out.extend(page.model_versions)
+            if not (token := page.next_page_token):
+                return out
+
+
+def get_model(settings: Settings, ref: str) -> model_pb2.ModelVersion:
+    name, version_id = split_ref(ref)
+    with channel(settings.training_address, settings) as ch:
+        stub = pb_grpc.TrainingServiceStub(ch)
+        request = pb.GetModelRequest(model=refs_pb2.ModelRef(name=name, version_id=version_id))
+        response: pb.GetModelResponse = stub.GetModel(request, metadata=call_metadata(settings))
+    return response.model_version
+
+
+def _metric(version: model_pb2.ModelVersion, *keys: str) -> str:
+    """The first of `keys` on the test split, else on the validation split, in points."""
+    order = {example_pb2.SPLIT_TEST: 0, example_pb2.SPLIT_VALIDATION: 1}
+    for split in sorted(version.metrics.splits, key=lambda s: order.get(s.split, 2)):
+        for key in keys:
+            if key in split.values:
+                return f"{100 * split.values[key]:.1f}"
+    return "-"
+
+
+def models_table(versions: Sequence[model_pb2.ModelVersion]) -> Table:
+    table = Table(title="model versions")
+    for column in ("name", "version", "task", "status", "F1 (test)", "job", "created"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(
+            v.name,
+            v.version_id[:12],
+            task_name(v.task),
+            model_pb2.ModelStatus.Name(v.status).removeprefix("MODEL_STATUS_").lower(),
+            _metric(v, "eval_f1", "entity_f1", "eval_macro_f1", "macro_f1"),
+            v.job_id[:12],
+            v.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M") if v.HasField("created_at") else "",
+        )
+    return table
+
+
+def show_model(console: Console, version: model_pb2.ModelVersion) -> None:
+    console.print(models_table([version]))
+    console.print(f"labels: {', '.join(version.id_to_label)}")
+    for split in version.metrics.splits:
+        values = ", ".join(f"{k} {v:.4f}" for k, v in sorted(split.values.items()))
+        console.print(f"{split.split and _split_name(split.split)}: {values}")
+    artifacts = Table(title="artifacts")
+    for column in ("path", "bytes", "sha256"):
+        artifacts.add_column(column)
+    for a in version.artifacts:
+        artifacts.add_row(a.path, f"{a.ref.size_bytes:,}", a.ref.sha256[:12])
+    console.print(artifacts)
+
+
+def _split_name(split: int) -> str:
+    return example_pb2.Split.Name(split).removeprefix("SPLIT_").lower()  # type: ignore[arg-type]
+
+
+def dump_json(message: Any) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+
+
+# --- base models -----------------------------------------------------------------------------------------
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_base_model(
+    settings: Settings, console: Console, folder: Path, name: str, source: str = ""
+) -> pb.ImportBaseModelResponse:
+    """Stream a Hugging Face model folder to ImportBaseModel (chunks of at most 1 MiB)."""
+    if not folder.is_dir():
+        raise InvalidArgumentError(
+            f"no such folder: {folder}", violations=[FieldViolation("FOLDER", str(folder))]
+        )
+    files = _files(folder)
+    header = pb.ImportBaseModelHeader(name=name, source=source or str(folder))
+    for path in files:
+        header.files.add(
+            path=path.relative_to(folder).as_posix(), size_bytes=path.stat().st_size, sha256=_sha256(path)
+        )
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    )
+
+    def requests(bar: Any) -> Iterator[pb.ImportBaseModelRequest]:
+        yield pb.ImportBaseModelRequest(header=header)
+        for path in files:
+            rel = path.relative_to(folder).as_posix()
+            offset = 0
+            with path.open("rb") as handle:
+                while chunk := handle.read(CHUNK_BYTES):
+                    yield pb.ImportBaseModelRequest(chunk=pb.FileChunk(path=rel, offset=offset, data=chunk))
+                    offset += len(chunk)
+                    progress.update(bar, advance=len(chunk))
+        progress.update(bar, description=f"importing {name}")
+
+    with channel(settings.training_address, settings) as ch, progress:
+        bar = progress.add_task(f"uploading {len(files)} file(s)", total=sum(p.stat().st_size for p in files))
+        stub = pb_grpc.TrainingServiceStub(ch)
+        response: pb.ImportBaseModelResponse = stub.ImportBaseModel(
+            requests(bar), metadata=call_metadata(settings)
+        )
+    return response
+
+
+def list_base_models(settings: Settings, name: str = "") -> list[base_model_pb2.BaseModel]:
+    out: list[base_model_pb2.BaseModel] = []
+    token = ""
+    with channel(settings.training_address, settings) as ch:
+        stub = pb_grpc.TrainingServiceStub(ch)
+        while True:
+            page = stub.ListBaseModels(
+                pb.ListBaseModelsRequest(name=name, page_token=token), metadata=call_metadata(settings)
+            )
+            out.extend(page.base_models)
+            if not (token := page.next_page_token):
+                return out
+
+
+def base_models_table(models: Sequence[base_model_pb2.BaseModel]) -> Table:
+    table = Table(title="base models")
+    for column in ("name", "version", "type", "parameters", "tasks", "source"):
+        table.add_column(column)
+    for m in models:
+        table.add_row(
+            m.name,
+            m.version_id[:12],
+            m.model_type,
+            f"{m.num_parameters:,}",
+            ", ".join(task_name(t) for t in m.tasks),
+            m.source,
+        )
+    return table
