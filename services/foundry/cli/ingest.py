@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2, i
 from foundry.cli import plots
 from foundry.cli.grpc_client import call_metadata, channel
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.hashing import file_sha256
 from foundry.runtime.settings import Settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -90,14 +90,6 @@ def load_recipe(path: Path | None, overrides: dict[str, Any]) -> ingest_recipe_p
     return recipe
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def upload(
     settings: Settings,
     console: Console,
@@ -117,7 +109,7 @@ def upload(
     header = ingestion_service_pb2.UploadHeader(dataset_name=name, task=task, source=spec, recipe=recipe)
     for f in files:
         header.files.add(
-            file_name=f.path.name, split=f.split, size_bytes=f.path.stat().st_size, sha256=_sha256(f.path)
+            file_name=f.path.name, split=f.split, size_bytes=f.path.stat().st_size, sha256=file_sha256(f.path)
         )
     total = sum(f.path.stat().st_size for f in files)
     progress = Progress(

@@ -4,7 +4,6 @@ the training service. `train` submits a job and follows `WatchJob` with a live p
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.cli.grpc_client import call_metadata, channel
 from foundry.cli.ingest import parse_task
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.hashing import file_sha256
 from foundry.runtime.settings import Settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -253,14 +253,6 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def import_base_model(
     settings: Settings, console: Console, folder: Path, name: str, source: str = ""
 ) -> pb.ImportBaseModelResponse:
@@ -273,7 +265,7 @@ def import_base_model(
     header = pb.ImportBaseModelHeader(name=name, source=source or str(folder))
     for path in files:
         header.files.add(
-            path=path.relative_to(folder).as_posix(), size_bytes=path.stat().st_size, sha256=_sha256(path)
+            path=path.relative_to(folder).as_posix(), size_bytes=path.stat().st_size, sha256=file_sha256(path)
         )
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -29,27 +29,38 @@ DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 VERSION_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
-def validate_dataset_name(name: str) -> str:
-    """Return `name` if it is a valid dataset name, else raise `InvalidArgumentError`."""
+def validate_name(name: str, what: str = "dataset", reason: str = "INVALID_DATASET_NAME") -> str:
+    """Return `name` if it is a valid name of a stored thing (a dataset, a base model), else raise
+    `InvalidArgumentError`."""
     if not DATASET_NAME_PATTERN.fullmatch(name):
         raise InvalidArgumentError(
-            f"invalid dataset name {name!r}: use 1 to 128 of a-z, 0-9, '.', '_', '-', "
+            f"invalid {what} name {name!r}: use 1 to 128 of a-z, 0-9, '.', '_', '-', "
             "starting with a letter or digit",
-            reason="INVALID_DATASET_NAME",
+            reason=reason,
             violations=[FieldViolation("name", f"{name!r} does not match {DATASET_NAME_PATTERN.pattern}")],
         )
     return name
 
 
-def validate_version_id(version_id: str) -> str:
+def validate_id(version_id: str, what: str = "dataset") -> str:
     """Return `version_id` if it looks like one (64 lowercase hex digits), else raise."""
     if not VERSION_ID_PATTERN.fullmatch(version_id):
         raise InvalidArgumentError(
-            f"invalid dataset version id {version_id!r}: expected 64 lowercase hex digits",
+            f"invalid {what} version id {version_id!r}: expected 64 lowercase hex digits",
             reason="INVALID_VERSION_ID",
             violations=[FieldViolation("version_id", "expected 64 lowercase hex digits")],
         )
     return version_id
+
+
+def validate_dataset_name(name: str) -> str:
+    """Return `name` if it is a valid dataset name, else raise `InvalidArgumentError`."""
+    return validate_name(name)
+
+
+def validate_version_id(version_id: str) -> str:
+    """Return `version_id` if it looks like one (64 lowercase hex digits), else raise."""
+    return validate_id(version_id)
 
 
 def dataset_prefix(name: str) -> str:

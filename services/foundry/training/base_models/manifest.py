@@ -14,43 +14,26 @@ renamed or changed gives another id. Descriptive fields (name, source, config su
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from foundry import __version__
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Task
 from foundry.runtime.hashing import canonical_json_sha256
-from foundry.runtime.manifest import utc_now_iso
+from foundry.runtime.manifest import utc_now_iso, validate_id, validate_name
 
 BASE_MODELS_PREFIX = "base-models/"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-VERSION_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_NAME = "manifest.json"
 
 
 def validate_base_model_name(name: str) -> str:
     """Return `name` if it is a valid base-model name, else raise `InvalidArgumentError`."""
-    if not NAME_PATTERN.fullmatch(name):
-        raise InvalidArgumentError(
-            f"invalid base model name {name!r}: use 1 to 128 of a-z, 0-9, '.', '_', '-', "
-            "starting with a letter or digit",
-            reason="INVALID_BASE_MODEL_NAME",
-            violations=[FieldViolation("name", f"{name!r} does not match {NAME_PATTERN.pattern}")],
-        )
-    return name
+    return validate_name(name, "base model", "INVALID_BASE_MODEL_NAME")
 
 
 def validate_base_model_version_id(version_id: str) -> str:
     """Return `version_id` if it is 64 lowercase hex digits, else raise `InvalidArgumentError`."""
-    if not VERSION_ID_PATTERN.fullmatch(version_id):
-        raise InvalidArgumentError(
-            f"invalid base model version id {version_id!r}: expected 64 lowercase hex digits",
-            reason="INVALID_VERSION_ID",
-            violations=[FieldViolation("version_id", "expected 64 lowercase hex digits")],
-        )
-    return version_id
+    return validate_id(version_id, "base model")
 
 
 def base_model_prefix(name: str) -> str:
