@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from minio import Minio
 from pydantic import SecretStr
 
 from foundry.runtime.objectstore import ObjectStore
@@ -64,6 +65,20 @@ def make_settings(s3_server: SeaweedS3Server, tmp_path: Path) -> Callable[..., S
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     """Settings for the session's server and a bucket of this test's own."""
     return make_settings()
+
+
+@pytest.fixture
+def plain_s3(settings: Settings) -> Minio:
+    """A second, ordinary S3 client on the same server: what someone bypassing ObjectStore (and
+    tampering with its objects) would use."""
+    assert settings.s3_endpoint
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=False,
+        region=settings.s3_region,
+    )
 
 
 @pytest.fixture

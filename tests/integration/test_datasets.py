@@ -57,17 +57,6 @@ def chat_examples(count: int) -> list[Example]:
     ]
 
 
-def plain_client(settings: Settings) -> Minio:
-    assert settings.s3_endpoint
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=False,
-        region=settings.s3_region,
-    )
-
-
 def test_ner_version_round_trip(store: ObjectStore) -> None:
     rows = ner_examples(250)
     manifest = write_dataset_version(
@@ -164,12 +153,14 @@ def test_a_writer_whose_iterator_raises_leaves_no_manifest(store: ObjectStore) -
     assert list_versions(store, "broken") == []
 
 
-def test_a_tampered_shard_is_detected_on_read(store: ObjectStore, settings: Settings) -> None:
+def test_a_tampered_shard_is_detected_on_read(
+    store: ObjectStore, settings: Settings, plain_s3: Minio
+) -> None:
     manifest = write_dataset_version(store, "tamper", Task.TOKEN_CLASSIFICATION, ner_examples(20))
     shard = manifest.shards[0]
     other = write_dataset_version(store, "tamper-src", Task.TOKEN_CLASSIFICATION, ner_examples(21))
     forged = store.get_bytes(other.shards[0].key)
-    plain_client(settings).put_object(
+    plain_s3.put_object(
         settings.s3_bucket, shard.key, io.BytesIO(forged), len(forged), metadata={"sha256": shard.sha256}
     )
     with pytest.raises(CorruptionError, match=shard.key):

@@ -28,18 +28,6 @@ from foundry.runtime.settings import Settings
 MiB = 1024 * 1024
 
 
-def plain_client(settings: Settings) -> Minio:
-    """A second, ordinary S3 client: what someone bypassing ObjectStore would use."""
-    assert settings.s3_endpoint
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=False,
-        region=settings.s3_region,
-    )
-
-
 def random_chunks(total: int, chunk: int = 1_000_003) -> Iterator[bytes]:
     """`total` random bytes in odd-sized chunks (so no chunk lines up with a part)."""
     sent = 0
@@ -117,11 +105,11 @@ def test_keys_are_validated_before_any_call(store: ObjectStore) -> None:
 
 
 def test_tampered_bytes_with_the_recorded_hash_kept_are_detected(
-    store: ObjectStore, settings: Settings, tmp_path: Path
+    store: ObjectStore, settings: Settings, tmp_path: Path, plain_s3: Minio
 ) -> None:
     original = store.put_bytes("t/obj", b"the original bytes")
     assert original.sha256 is not None
-    other = plain_client(settings)
+    other = plain_s3
     forged = b"the tampered bytes!"
     other.put_object(
         settings.s3_bucket, "t/obj", io.BytesIO(forged), len(forged), metadata={"sha256": original.sha256}
@@ -140,9 +128,11 @@ def test_tampered_bytes_with_the_recorded_hash_kept_are_detected(
     assert b"".join(chunks) == forged[: len(b"".join(chunks))] and len(b"".join(chunks)) < len(forged)
 
 
-def test_tampered_object_without_recorded_hash_is_detected(store: ObjectStore, settings: Settings) -> None:
+def test_tampered_object_without_recorded_hash_is_detected(
+    store: ObjectStore, settings: Settings, plain_s3: Minio
+) -> None:
     store.put_bytes("t/obj", b"data")
-    plain_client(settings).put_object(settings.s3_bucket, "t/obj", io.BytesIO(b"data"), 4)
+    plain_s3.put_object(settings.s3_bucket, "t/obj", io.BytesIO(b"data"), 4)
     with pytest.raises(CorruptionError, match="t/obj") as caught:
         store.get_bytes("t/obj")
     assert caught.value.reason == "OBJECT_HASH_MISSING"

@@ -38,7 +38,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from foundry.runtime.examples import Task
+from foundry.runtime.examples import Example, Split, Task
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -148,3 +148,33 @@ def _model_for(config: BertConfig, task: Task | None, labels: Sequence[str]) -> 
 
 
 __all__ = ["SPECIAL_TOKENS", "build_vocab", "tiny_bert", "tiny_bert_config", "vocab_from_texts"]
+
+
+def synthetic_ner_examples(
+    count: int,
+    *,
+    people: Sequence[str],
+    places: Sequence[Sequence[str]],
+    templates: Sequence[Sequence[str]],
+    place_stride: int = 3,
+) -> list[Example]:
+    """An easy NER dataset for tests: each template's "{P}" becomes a person (B-PER), each "{L}" a
+    place of one or more words (B-LOC I-LOC ...); rows go 4:1:1 to train, validation and test."""
+    examples = []
+    for i in range(count):
+        person, place = people[i % len(people)], places[(i * place_stride) % len(places)]
+        tokens: list[str] = []
+        tags: list[str] = []
+        for word in templates[i % len(templates)]:
+            if word == "{P}":
+                tokens.append(person)
+                tags.append("B-PER")
+            elif word == "{L}":
+                tokens.extend(place)
+                tags.extend(["B-LOC"] + ["I-LOC"] * (len(place) - 1))
+            else:
+                tokens.append(word)
+                tags.append("O")
+        split = Split.TRAIN if i % 6 < 4 else (Split.VALIDATION if i % 6 == 4 else Split.TEST)
+        examples.append(Example(id=f"ex-{i}", split=split, tokens=tokens, tags=tags))
+    return examples

@@ -99,19 +99,12 @@ def test_second_load_is_a_hit_with_identical_arrays(
     assert store.count("cache/tokenized/") == 4
 
 
-def plain_client(settings: Settings) -> Minio:
-    assert settings.s3_endpoint
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=False,
-        region=settings.s3_region,
-    )
-
-
 def test_a_tampered_cache_object_is_detected(
-    store: ObjectStore, settings: Settings, manifest: DatasetManifest, tokenizer: TokenizerInfo
+    store: ObjectStore,
+    settings: Settings,
+    manifest: DatasetManifest,
+    tokenizer: TokenizerInfo,
+    plain_s3: Minio,
 ) -> None:
     label_map = label_map_for(manifest.task, manifest.label_set)
     original, _ = load_or_encode(store, manifest, Split.TRAIN, tokenizer, 32, label_map)
@@ -123,7 +116,7 @@ def test_a_tampered_cache_object_is_detected(
     # someone rewrites the object behind the store's back, keeping the recorded sha256
     forged = bytearray(store.get_bytes(object_key))
     forged[len(forged) // 2] ^= 0xFF
-    plain_client(settings).put_object(
+    plain_s3.put_object(
         settings.s3_bucket, object_key, io.BytesIO(bytes(forged)), len(forged), metadata={"sha256": recorded}
     )
     with pytest.raises(CorruptionError, match="tokenized"):

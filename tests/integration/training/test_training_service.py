@@ -36,7 +36,7 @@ from foundry.training.base_models import BASE_MODELS_PREFIX
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.events import JobState
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 CHUNK = 64 * 1024
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
@@ -49,24 +49,7 @@ TEMPLATES = [
 
 
 def make_examples(count: int = 48) -> list[Example]:
-    examples = []
-    for i in range(count):
-        person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i * 5) % len(PLACES)]
-        tokens: list[str] = []
-        tags: list[str] = []
-        for word in TEMPLATES[i % len(TEMPLATES)]:
-            if word == "{P}":
-                tokens.append(person)
-                tags.append("B-PER")
-            elif word == "{L}":
-                tokens.extend(place)
-                tags.extend(["B-LOC"] + ["I-LOC"] * (len(place) - 1))
-            else:
-                tokens.append(word)
-                tags.append("O")
-        split = Split.TRAIN if i % 6 < 4 else (Split.VALIDATION if i % 6 == 4 else Split.TEST)
-        examples.append(Example(id=f"ex-{i}", split=split, tokens=tokens, tags=tags))
-    return examples
+    return synthetic_ner_examples(count, people=PEOPLE, places=PLACES, templates=TEMPLATES, place_stride=5)
 
 
 EXAMPLES = make_examples()

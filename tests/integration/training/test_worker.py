@@ -38,7 +38,7 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from foundry.training.worker import WorkerOptions, run_job
 from foundry.training.worker import main as worker_main
 
@@ -54,24 +54,7 @@ TEMPLATES = [
 
 
 def make_examples(count: int = 60) -> list[Example]:
-    examples = []
-    for i in range(count):
-        person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i * 3) % len(PLACES)]
-        tokens: list[str] = []
-        tags: list[str] = []
-        for word in TEMPLATES[i % len(TEMPLATES)]:
-            if word == "{P}":
-                tokens.append(person)
-                tags.append("B-PER")
-            elif word == "{L}":
-                tokens.extend(place)
-                tags.extend(["B-LOC"] + ["I-LOC"] * (len(place) - 1))
-            else:
-                tokens.append(word)
-                tags.append("O")
-        split = Split.TRAIN if i % 6 < 4 else (Split.VALIDATION if i % 6 == 4 else Split.TEST)
-        examples.append(Example(id=f"ex-{i}", split=split, tokens=tokens, tags=tags))
-    return examples
+    return synthetic_ner_examples(count, people=PEOPLE, places=PLACES, templates=TEMPLATES, place_stride=3)
 
 
 EXAMPLES = make_examples()
