@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed-$(shell echo '$(TORCH_SPEC) $(EXTRAS)' | sha1sum | cut -c1-12)
 
-.PHONY: help venv demo test unit integration lint typecheck protos bench clean stack-up stack-down stack-status
+.PHONY: help venv demo test unit integration lint typecheck protos bench clean stack-up stack-down stack-status k8s-validate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ protos: $(STAMP) ## regenerate services/foundry/api from protos/
 
 bench: $(STAMP) ## run every benchmark in bench/ (prints side-by-side tables)
 	@shopt -s nullglob; for b in bench/[a-z]*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+
+k8s-validate: $(STAMP) ## render every deploy/k8s overlay and check it (kubernetes-validate --strict, policies)
+	$(PY) -m pytest -q tests/unit/deploy
 
 stack-up: $(STAMP) ## start the local stack
 	$(VENV)/bin/foundry stack up

@@ -20,8 +20,12 @@ from foundry.training.servicer import SERVICE, TrainingServicer
 
 
 def build(settings: Settings, executor: JobExecutor | None = None) -> ServiceDefinition:
-    """Wire the service; `executor` defaults to the `LocalExecutor`."""
+    """Wire the service; `executor` defaults to the one `training_executor` names."""
     store = ObjectStore.from_settings(settings)
+    if executor is None and settings.training_executor == "kubernetes":
+        from foundry.training.k8s.executor import KubernetesExecutor  # needs the `k8s` extra
+
+        executor = KubernetesExecutor(settings, store)
     executor = executor or LocalExecutor(settings, store)
     core = TrainingCore(store, settings, executor)
     ensure_bucket = start_object_store(settings, store)
