@@ -5,23 +5,28 @@ from __future__ import annotations
 import grpc
 
 from foundry.api.augmentation.v1 import augmentation_service_pb2_grpc
-from foundry.augmentation import servicer
+from foundry.augmentation.core import AugmentationCore
+from foundry.augmentation.servicer import SERVICE, AugmentationServicer
 from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
 
 
 def build(settings: Settings) -> ServiceDefinition:
+    store = ObjectStore.from_settings(settings)
+    core = AugmentationCore(store, settings)
+
     def register(server: grpc.aio.Server) -> None:
         augmentation_service_pb2_grpc.add_AugmentationServiceServicer_to_server(
-            servicer.build_servicer(), server
+            AugmentationServicer(core), server
         )
 
     return ServiceDefinition(
         name=ServiceName.AUGMENTATION,
         register=register,
-        grpc_services=(servicer.SERVICE.full_name,),
-        startup=start_object_store(settings),
+        grpc_services=(SERVICE.full_name,),
+        startup=start_object_store(settings, store),
     )
 
 

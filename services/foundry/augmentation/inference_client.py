@@ -1,0 +1,95 @@
+"""The consistency filter's judge: a model served by the inference service, asked over gRPC
+(`LoadModel`, then `Predict` in chunks). The engine sees only `agreements(pairs)`.
+
+Agreement of a new example with its parent's labels: classification, 1.0 when the predicted top
+label is the label (multi-label: the predicted label set is the labels), else 0.0; token
+classification, the share of the example's own entity mentions (whose types come from the
+parent) that the model predicts exactly (same words, same type); 1.0 when it has none and the
+model predicts none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from foundry.api.common.v1 import model_pb2, refs_pb2
+from foundry.api.inference.v1 import inference_service_pb2 as pb
+from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
+from foundry.augmentation.operators.segments import segments
+from foundry.augmentation.recipe import ConsistencyFilter
+from foundry.runtime.errors import FailedPreconditionError, UnavailableError
+from foundry.runtime.examples import Example
+from foundry.runtime.server import server_options
+from foundry.runtime.settings import Settings
+
+PREDICT_CHUNK = 64
+TIMEOUT_S = 120.0
+_VARIANTS = {"fp32": model_pb2.MODEL_VARIANT_FP32, "int8": model_pb2.MODEL_VARIANT_INT8}
+
+
+class InferenceJudge:
+    def __init__(self, settings: Settings, spec: ConsistencyFilter) -> None:
+        self.spec = spec
+        self.metadata: tuple[tuple[str, str], ...] = ()
+        if settings.auth_token is not None:
+            self.metadata = (("authorization", f"Bearer {settings.auth_token.get_secret_value()}"),)
+        self.address = settings.inference_address
+        self.channel = grpc.insecure_channel(self.address, options=server_options(settings)[:2])
+        self.stub = pb_grpc.InferenceServiceStub(self.channel)
+        self.model = refs_pb2.ModelRef(name=spec.model_name, version_id=spec.model_version_id)
+        self.variant = _VARIANTS.get(spec.variant, model_pb2.MODEL_VARIANT_FP32)
+
+    def _call(self, method: str, request: object) -> object:
+        try:
+            return getattr(self.stub, method)(request, timeout=TIMEOUT_S, metadata=self.metadata)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise UnavailableError(
+                    f"the inference service at {self.address} is unavailable ({details})",
+                    reason="INFERENCE_UNAVAILABLE",
+                ) from exc
+            raise FailedPreconditionError(
+                f"the consistency model {self.spec.model_name} cannot be used: {getattr(code, 'name', code)} {details}",
+                reason="CONSISTENCY_MODEL_UNUSABLE",
+            ) from exc
+
+    def agreements(self, examples: Sequence[Example]) -> list[float]:
+        """The agreement of each example's prediction with its own (parent-derived) labels."""
+        if not examples:
+            return []
+        self._call("LoadModel", pb.LoadModelRequest(model=self.model, variant=self.variant))
+        out: list[float] = []
+        for start in range(0, len(examples), PREDICT_CHUNK):
+            chunk = examples[start : start + PREDICT_CHUNK]
+            inputs = [
+                pb.PredictInput(id=str(i), tokens=pb.TokenList(tokens=e.tokens or []))
+                if e.tags is not None
+                else pb.PredictInput(id=str(i), text=e.text or "")
+                for i, e in enumerate(chunk)
+            ]
+            response = self._call(
+                "Predict", pb.PredictRequest(model=self.model, variant=self.variant, inputs=inputs)
+            )
+            predictions = response.predictions  # type: ignore[attr-defined]
+            out.extend(agreement(e, p) for e, p in zip(chunk, predictions, strict=True))
+        return out
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def agreement(example: Example, prediction: pb.Prediction) -> float:
+    if example.tags is not None:
+        gold = {(s, e, t) for s, e, t in segments(example.tags) if t}
+        found = {(en.token_start, en.token_end, en.type) for en in prediction.entities}
+        if not gold:
+            return 1.0 if not found else 0.0
+        return len(gold & found) / len(gold)
+    if example.labels is not None:
+        return 1.0 if set(prediction.labels) == set(example.labels) else 0.0
+    top = prediction.top_k[0].label if prediction.top_k else ""
+    return 1.0 if top == example.label else 0.0
