@@ -5,21 +5,34 @@ from __future__ import annotations
 import grpc
 
 from foundry.api.labeling.v1 import labeling_service_pb2_grpc
-from foundry.labeling import servicer
+from foundry.labeling.core import LabelingCore
+from foundry.labeling.modelwork import ModelWork
+from foundry.labeling.predictor import InferencePredictor
+from foundry.labeling.servicer import SERVICE, LabelingServicer
 from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
 
 
 def build(settings: Settings) -> ServiceDefinition:
+    store = ObjectStore.from_settings(settings)
+    core = LabelingCore(store, rule_timeout_s=settings.labeling_rule_timeout_ms / 1000)
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    predictor = InferencePredictor(
+        settings.inference_address, timeout_s=settings.labeling_inference_timeout_s, auth_token=token
+    )
+
     def register(server: grpc.aio.Server) -> None:
-        labeling_service_pb2_grpc.add_LabelingServiceServicer_to_server(servicer.build_servicer(), server)
+        labeling_service_pb2_grpc.add_LabelingServiceServicer_to_server(
+            LabelingServicer(core, ModelWork(core, predictor)), server
+        )
 
     return ServiceDefinition(
         name=ServiceName.LABELING,
         register=register,
-        grpc_services=(servicer.SERVICE.full_name,),
-        startup=start_object_store(settings),
+        grpc_services=(SERVICE.full_name,),
+        startup=start_object_store(settings, store),
     )
 
 
