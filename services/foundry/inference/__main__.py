@@ -4,29 +4,70 @@ from __future__ import annotations
 
 import grpc
 
-from foundry.api.inference.v1 import inference_service_pb2_grpc
 from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc
-from foundry.inference import servicer
+from foundry.inference.bundle import Variant
+from foundry.inference.core import InferenceCore
+from foundry.inference.generation import GenerationBackend
+from foundry.inference.oip import SERVICE as OIP_SERVICE
+from foundry.inference.oip import OipServicer
+from foundry.inference.servicer import SERVICE, InferenceServicer, add_to_server
 from foundry.runtime.app import run_service, start_object_store
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
 
 
+def parse_model_list(value: str) -> list[tuple[str, str, Variant]]:
+    """`NAME[@VERSION][:int8]`, comma-separated → (name, version id, variant)."""
+    models = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        ref, _, variant = item.partition(":")
+        name, _, version = ref.partition("@")
+        try:
+            models.append((name, version, Variant(variant or "fp32")))
+        except ValueError as exc:
+            raise InvalidArgumentError(
+                "invalid model list",
+                violations=[
+                    FieldViolation("inference_preload_models", f"{item!r}: variant must be fp32 or int8")
+                ],
+            ) from exc
+    return models
+
+
 def build(settings: Settings) -> ServiceDefinition:
+    store = ObjectStore.from_settings(settings)
+    core = InferenceCore(settings, store)
+    generation = GenerationBackend(
+        store,
+        core.cache_dir,
+        max_batch_size=settings.generate_max_batch_size,
+        max_new_tokens_limit=settings.generate_max_new_tokens,
+        intra_op_threads=settings.inference_intra_op_threads or None,
+    )
+    preload = parse_model_list(settings.inference_preload_models)
+    ensure_store = start_object_store(settings, store)
+
     def register(server: grpc.aio.Server) -> None:
-        inference_service_pb2_grpc.add_InferenceServiceServicer_to_server(servicer.build_servicer(), server)
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            servicer.build_oip_servicer(), server
-        )
+        add_to_server(InferenceServicer(core, generation), server)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipServicer(core), server)
+
+    async def startup() -> None:
+        await ensure_store()
+        for name, version, variant in preload:
+            await core.load_model(name, version, variant)
+
+    async def shutdown() -> None:
+        await generation.close()
+        await core.close()
 
     return ServiceDefinition(
         name=ServiceName.INFERENCE,
         register=register,
-        grpc_services=(
-            servicer.SERVICE.full_name,
-            servicer.OIP_SERVICE.full_name,
-        ),
-        startup=start_object_store(settings),
+        grpc_services=(SERVICE.full_name, OIP_SERVICE.full_name),
+        startup=startup,
+        shutdown=shutdown,
     )
 
 
