@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 
 from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc
@@ -10,6 +12,7 @@ from foundry.inference.core import InferenceCore
 from foundry.inference.generation import GenerationBackend
 from foundry.inference.oip import SERVICE as OIP_SERVICE
 from foundry.inference.oip import OipServicer
+from foundry.inference.readiness import HealthReadiness
 from foundry.inference.servicer import SERVICE, InferenceServicer, add_to_server
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -36,21 +39,39 @@ def parse_model_list(value: str) -> list[tuple[str, str, Variant]]:
     return models
 
 
+@dataclass(frozen=True)
+class Wired:
+    """The wired service and its core (tests look into the core)."""
+
+    core: InferenceCore
+    definition: ServiceDefinition
+
+
 def build(settings: Settings) -> ServiceDefinition:
+    """The inference service, ready for `serve()`."""
+    return wire(settings).definition
+
+
+def wire(settings: Settings) -> Wired:
+    """The inference service: encoder models for Predict and the Open Inference Protocol, chat
+    models (loaded into the generation backend) for Generate, each model's readiness on the
+    health service."""
     store = ObjectStore.from_settings(settings)
-    core = InferenceCore(settings, store)
+    cache_dir = settings.inference_cache_dir or settings.cache_dir / "models"
     generation = GenerationBackend(
         store,
-        core.cache_dir,
+        cache_dir,
         max_batch_size=settings.generate_max_batch_size,
         max_new_tokens_limit=settings.generate_max_new_tokens,
         intra_op_threads=settings.inference_intra_op_threads or None,
     )
+    readiness = HealthReadiness()
+    core = InferenceCore(settings, store, readiness, generation=generation)
     preload = parse_model_list(settings.inference_preload_models)
     ensure_store = start_object_store(settings, store)
 
     def register(server: grpc.aio.Server) -> None:
-        add_to_server(InferenceServicer(core, generation), server)
+        add_to_server(InferenceServicer(core), server)
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipServicer(core), server)
 
     async def startup() -> None:
@@ -58,17 +79,15 @@ def build(settings: Settings) -> ServiceDefinition:
         for name, version, variant in preload:
             await core.load_model(name, version, variant)
 
-    async def shutdown() -> None:
-        await generation.close()
-        await core.close()
-
-    return ServiceDefinition(
+    definition = ServiceDefinition(
         name=ServiceName.INFERENCE,
         register=register,
         grpc_services=(SERVICE.full_name, OIP_SERVICE.full_name),
         startup=startup,
-        shutdown=shutdown,
+        shutdown=core.close,
+        bind_health=readiness.bind,
     )
+    return Wired(core, definition)
 
 
 if __name__ == "__main__":

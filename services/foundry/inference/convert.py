@@ -7,9 +7,10 @@ from typing import Any
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
 from foundry.inference.bundle import Variant
-from foundry.inference.core import LoadOptions, PredictInput, PredictOptions, PredictResult
+from foundry.inference.core import PredictResult
 from foundry.inference.decode import Aggregation, LabelScore, Prediction
 from foundry.inference.registry import LoadedModel, ModelState
+from foundry.inference.requests import LoadOptions, PredictInput, PredictOptions
 from foundry.runtime.convert import task_to_pb
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Task
@@ -82,23 +83,25 @@ def predict_options_from_pb(request: pb.PredictRequest) -> PredictOptions:
 
 def loaded_model_to_pb(entry: LoadedModel) -> pb.LoadedModel:
     key, batch = entry.key, entry.settings.batch
+    options = pb.LoadOptions(
+        max_batch_size=batch.max_batch_size, intra_op_threads=entry.settings.intra_op_threads
+    )
+    if entry.task is not Task.CHAT:  # a chat model's engine has no request queue of this kind
+        options.max_queue_delay_ms = round(batch.max_queue_delay_s * 1000)
+        options.max_queue_size = batch.max_queue_size
     message = pb.LoadedModel(
         model=refs_pb2.ModelRef(name=key.name, version_id=key.version_id),
         variant=_VARIANTS_PB[key.variant],
         state=_STATES[entry.state],
         error=entry.error,
         provider=entry.provider,
-        options=pb.LoadOptions(
-            max_batch_size=batch.max_batch_size,
-            max_queue_delay_ms=round(batch.max_queue_delay_s * 1000),
-            max_queue_size=batch.max_queue_size,
-            intra_op_threads=entry.settings.intra_op_threads,
-        ),
+        options=options,
         oip_model_name=key.oip_name,
         oip_model_version=key.version_id,
     )
+    if entry.task is not None:
+        message.task = task_to_pb(entry.task)
     if entry.bundle is not None:
-        message.task = task_to_pb(entry.bundle.task)
         message.id_to_label.extend(entry.bundle.labels)
         message.max_seq_length = entry.bundle.max_seq_length
     if entry.loaded_at is not None:

@@ -1,5 +1,11 @@
-"""The inference service's core: LoadModel, UnloadModel, ListModels, Predict and the tensor path
-of the Open Inference Protocol. Knows no gRPC; raises `foundry.runtime.errors` domain errors.
+"""The inference service's core: LoadModel, UnloadModel, ListModels, Predict, Generate and the
+tensor path of the Open Inference Protocol. Knows no gRPC; raises `foundry.runtime.errors`
+domain errors.
+
+A model version is served by its task: token and text classification models get an ONNX
+Runtime session and a `Batcher` here; chat models are loaded into the `GenerationBackend` (when
+the service has one) and served by Generate. Both kinds live in the same `Registry`, with the
+same LOADING → READY / FAILED states and readiness announcements.
 
 Object-store work and session creation run in worker threads; Predict tokenizes on the event
 loop (the Rust tokenizer takes microseconds), sends every window of every input through the
@@ -10,16 +16,18 @@ NOT_FOUND, a known one that is not loaded FAILED_PRECONDITION.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from foundry.inference.batcher import Batcher, BatchSettings
+from foundry.inference.batcher import Batcher
 from foundry.inference.bundle import ModelBundle, Variant, fetch_bundle
-from foundry.inference.decode import Aggregation, Prediction, classification, entities, sigmoid, softmax
+from foundry.inference.decode import Prediction, classification, entities, sigmoid, softmax
 from foundry.inference.decode import word_probabilities as word_probs
+from foundry.inference.generation import GeneratedPiece, GenerationBackend, GenerationRequest, ModelSelector
 from foundry.inference.registry import (
     LoadedModel,
     LoadSettings,
@@ -28,6 +36,15 @@ from foundry.inference.registry import (
     ReadinessHook,
     Registry,
 )
+from foundry.inference.requests import (
+    LoadOptions,
+    PredictInput,
+    PredictOptions,
+    chat_load_settings,
+    check_predict,
+    check_ref,
+    load_settings,
+)
 from foundry.inference.session import OrtModel
 from foundry.inference.tokenize import Encoded, Encoder
 from foundry.runtime.errors import (
@@ -35,36 +52,12 @@ from foundry.runtime.errors import (
     FieldViolation,
     InvalidArgumentError,
     NotFoundError,
+    UnimplementedError,
 )
 from foundry.runtime.examples import Task
-from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training.modelversions import get_model_version
-
-
-@dataclass(frozen=True, slots=True)
-class LoadOptions:
-    """Per-model overrides of the configured batching and thread settings (None: configured)."""
-
-    max_batch_size: int | None = None
-    max_queue_delay_ms: float | None = None
-    max_queue_size: int | None = None
-    intra_op_threads: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PredictInput:
-    id: str = ""
-    text: str | None = None
-    tokens: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PredictOptions:
-    top_k: int = 1
-    aggregation: Aggregation = Aggregation.FIRST
-    multilabel_threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +68,16 @@ class PredictResult:
 
 class InferenceCore:
     def __init__(
-        self, settings: Settings, store: ObjectStore, on_readiness: ReadinessHook | None = None
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        on_readiness: ReadinessHook | None = None,
+        generation: GenerationBackend | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = Registry(on_readiness)
+        self.generation = generation
         self.cache_dir = settings.inference_cache_dir or settings.cache_dir / "models"
         self._loading: dict[ModelKey, asyncio.Task[LoadedModel]] = {}
 
@@ -93,42 +91,73 @@ class InferenceCore:
         options: LoadOptions | None = None,
     ) -> LoadedModel:
         """Load (or return the already loaded) `name@version_id` in `variant`; ready on return."""
-        _check_ref(name, version_id, field="model")
-        load = self._load_settings(options or LoadOptions())
-        if not version_id:
-            version_id = (
-                await asyncio.to_thread(get_model_version, self.store, name, "", verify_artifacts=False)
-            ).version_id
-        key = ModelKey(name, version_id, variant)
+        check_ref(name, version_id, field="model")
+        options = options or LoadOptions()
+        load = load_settings(self.settings, options)
+        existing = self.registry.get(ModelKey(name, version_id, variant)) if version_id else None
+        if existing is not None and existing.state is ModelState.READY:
+            return existing
+        manifest = await asyncio.to_thread(
+            get_model_version, self.store, name, version_id, verify_artifacts=False
+        )
+        task = Task(manifest.task)
+        if task is Task.CHAT:
+            if self.generation is None:
+                raise FailedPreconditionError(
+                    f"model {name}@{manifest.version_id[:12]} is a chat model and this service has "
+                    "no generation backend",
+                    reason="NO_GENERATION_BACKEND",
+                )
+            load = chat_load_settings(self.settings, options, load)
+        key = ModelKey(name, manifest.version_id, variant)
         existing = self.registry.get(key)
         if existing is not None and existing.state is ModelState.READY:
             return existing
         if key not in self._loading:
-            self._loading[key] = asyncio.get_running_loop().create_task(self._load(key, load))
+            entry = LoadedModel(key, load, task=task, created_at=manifest.created_at)
+            self._loading[key] = asyncio.get_running_loop().create_task(self._load(entry))
         try:
             return await asyncio.shield(self._loading[key])
         finally:
             if self._loading.get(key) is not None and self._loading[key].done():
                 self._loading.pop(key, None)
 
-    async def _load(self, key: ModelKey, load: LoadSettings) -> LoadedModel:
-        entry = LoadedModel(key, load)
+    async def _load(self, entry: LoadedModel) -> LoadedModel:
         self.registry.put(entry)
-        await self.registry.announce(key)
+        await self.registry.announce(entry.key)
         try:
-            bundle, model, encoder = await asyncio.to_thread(self._open, key, load)
+            if entry.task is Task.CHAT:
+                await self._load_chat(entry)
+            else:
+                await self._load_encoder(entry)
         except Exception as exc:
             entry.state, entry.error = ModelState.FAILED, str(exc)
-            await self.registry.announce(key)
+            await self.registry.announce(entry.key)
             raise
-        pad_id = encoder.tokenizer.token_to_id("[PAD]") or 0
-        entry.bundle, entry.model, entry.encoder = bundle, model, encoder
-        entry.batcher = Batcher(model.run, load.batch, pad_id=pad_id, per_token=model.per_token)
-        entry.created_at = bundle.manifest.created_at
         entry.loaded_at = datetime.now(UTC)
         entry.state = ModelState.READY
-        await self.registry.announce(key)
+        await self.registry.announce(entry.key)
         return entry
+
+    async def _load_encoder(self, entry: LoadedModel) -> None:
+        bundle, model, encoder = await asyncio.to_thread(self._open, entry.key, entry.settings)
+        pad_id = encoder.tokenizer.token_to_id("[PAD]") or 0
+        entry.bundle, entry.model, entry.encoder = bundle, model, encoder
+        entry.batcher = Batcher(model.run, entry.settings.batch, pad_id=pad_id, per_token=model.per_token)
+        entry.provider = model.provider
+
+    async def _load_chat(self, entry: LoadedModel) -> None:
+        if self.generation is None:  # checked by load_model; kept for the type checker
+            raise FailedPreconditionError("no generation backend", reason="NO_GENERATION_BACKEND")
+        key = entry.key
+        chat = await self.generation.load(
+            key.name,
+            key.version_id,
+            key.variant,
+            max_batch_size=entry.settings.batch.max_batch_size,
+            intra_op_threads=entry.settings.intra_op_threads or None,
+        )
+        entry.provider = chat.engine.session.provider
 
     def _open(self, key: ModelKey, load: LoadSettings) -> tuple[ModelBundle, OrtModel, Encoder]:
         bundle = fetch_bundle(self.store, key.name, key.version_id, key.variant, self.cache_dir)
@@ -150,8 +179,9 @@ class InferenceCore:
         return bundle, model, encoder
 
     async def unload_model(self, name: str, version_id: str, variant: Variant | None) -> list[LoadedModel]:
-        """Unload the version (every variant when None) after its in-flight requests finish."""
-        _check_ref(name, version_id, field="model")
+        """Unload the version (every variant when None) after its in-flight requests finish
+        (a chat model's generations in flight end with an error)."""
+        check_ref(name, version_id, field="model")
         if not version_id:
             raise InvalidArgumentError(
                 "UnloadModel needs a version id", violations=[FieldViolation("model.version_id", "required")]
@@ -168,6 +198,8 @@ class InferenceCore:
             await self.registry.announce(entry.key)
             if entry.batcher is not None:
                 await entry.batcher.close()
+            if entry.task is Task.CHAT and self.generation is not None:
+                await self.generation.unload(name, version_id, entry.key.variant)
             self.registry.remove(entry.key)
             await self.registry.announce(entry.key)
         return entries
@@ -176,9 +208,31 @@ class InferenceCore:
         return self.registry.all(name)
 
     async def close(self) -> None:
+        """Stop every batcher and unload every chat model."""
         for entry in self.registry.all():
             if entry.batcher is not None:
                 await entry.batcher.close()
+        if self.generation is not None:
+            await self.generation.close()
+
+    # --- Generate -----------------------------------------------------------------------------------
+
+    def generate(
+        self, selector: ModelSelector, request: GenerationRequest, *, timeout_s: float | None = None
+    ) -> AsyncIterator[GeneratedPiece]:
+        """Stream a generation from the loaded chat model `selector` names."""
+        if self.generation is None:
+            raise UnimplementedError(
+                "Generate needs a generation backend (issue 9)", reason="NO_GENERATION_BACKEND"
+            )
+        entry = self.registry.ready(selector.name, selector.version_id, selector.variant)
+        if entry is not None and entry.task is not Task.CHAT:
+            task = entry.task.value if entry.task is not None else "encoder"
+            raise FailedPreconditionError(
+                f"model {selector.name} is a {task} model; Generate serves chat models (use Predict)",
+                reason="TASK_NOT_SERVED",
+            )
+        return self.generation.generate(selector, request, timeout_s=timeout_s)
 
     # --- Predict ------------------------------------------------------------------------------------
 
@@ -193,7 +247,7 @@ class InferenceCore:
     ) -> PredictResult:
         entry = await self.resolve(name, version_id, variant)
         bundle, _, encoder, batcher = entry.serving()
-        self._check_inputs(inputs, options)
+        check_predict(self.settings, inputs, options)
         token_task = bundle.task is Task.TOKEN_CLASSIFICATION
         encoded = [_encode(encoder, item, token_task) for item in inputs]
         rows = [window.ids for enc in encoded for window in enc.windows]
@@ -207,7 +261,7 @@ class InferenceCore:
 
     async def resolve(self, name: str, version_id: str, variant: Variant | None) -> LoadedModel:
         """The READY model to serve, else NOT_FOUND (unknown) or FAILED_PRECONDITION (not loaded)."""
-        _check_ref(name, version_id, field="model")
+        check_ref(name, version_id, field="model")
         entry = self.registry.ready(name, version_id, variant)
         if entry is not None:
             return entry
@@ -218,51 +272,6 @@ class InferenceCore:
         raise FailedPreconditionError(
             f"model {what} is not loaded; call LoadModel first", reason="MODEL_NOT_LOADED"
         )
-
-    def _check_inputs(self, inputs: list[PredictInput], options: PredictOptions) -> None:
-        limit_chars, violations = self.settings.inference_max_text_chars, []
-        if not inputs:
-            violations.append(FieldViolation("inputs", "at least one input is needed"))
-        if len(inputs) > self.settings.inference_max_inputs:
-            violations.append(
-                FieldViolation(
-                    "inputs", f"{len(inputs)} inputs, at most {self.settings.inference_max_inputs}"
-                )
-            )
-        for i, item in enumerate(inputs):
-            if item.text is not None:
-                if not item.text.strip():
-                    violations.append(FieldViolation(f"inputs[{i}].text", "is empty"))
-                elif len(item.text) > limit_chars:
-                    violations.append(
-                        FieldViolation(
-                            f"inputs[{i}].text", f"has {len(item.text)} characters, at most {limit_chars}"
-                        )
-                    )
-            elif item.tokens is not None:
-                if not item.tokens:
-                    violations.append(FieldViolation(f"inputs[{i}].tokens", "has no words"))
-                for j, word in enumerate(item.tokens):
-                    if not word.strip():
-                        violations.append(FieldViolation(f"inputs[{i}].tokens.tokens[{j}]", "is empty"))
-                joined = sum(map(len, item.tokens)) + max(len(item.tokens) - 1, 0)
-                if joined > limit_chars:
-                    violations.append(
-                        FieldViolation(
-                            f"inputs[{i}].tokens", f"has {joined} characters, at most {limit_chars}"
-                        )
-                    )
-            else:
-                violations.append(FieldViolation(f"inputs[{i}]", "needs text or tokens"))
-        if options.top_k < 0:
-            violations.append(FieldViolation("top_k", f"must be >= 0, got {options.top_k}"))
-        threshold = options.multilabel_threshold
-        if threshold is not None and not 0 < threshold < 1:
-            violations.append(FieldViolation("multilabel_threshold", f"must be in (0, 1), got {threshold}"))
-        if violations:
-            raise InvalidArgumentError(
-                "invalid Predict request", reason="INVALID_INPUT", violations=violations
-            )
 
     # --- tensors (Open Inference Protocol) -------------------------------------------------------
 
@@ -299,52 +308,6 @@ class InferenceCore:
                 "invalid ModelInfer inputs", reason="INVALID_TENSOR", violations=violations
             )
         return await asyncio.to_thread(model.run, input_ids, attention_mask)
-
-    def _load_settings(self, options: LoadOptions) -> LoadSettings:
-        s = self.settings
-        delay_ms = (
-            options.max_queue_delay_ms
-            if options.max_queue_delay_ms is not None
-            else s.inference_max_queue_delay_ms
-        )
-        batch = BatchSettings(
-            max_batch_size=options.max_batch_size or s.inference_max_batch_size,
-            max_queue_delay_s=delay_ms / 1000,
-            max_queue_size=options.max_queue_size or s.inference_max_queue_size,
-            max_padding_ratio=s.inference_max_padding_ratio,
-        )
-        violations = [
-            FieldViolation(f"options.{name}", "must be positive")
-            for name, value in (
-                ("max_batch_size", options.max_batch_size),
-                ("max_queue_size", options.max_queue_size),
-            )
-            if value is not None and value < 1
-        ]
-        if delay_ms < 0:
-            violations.append(FieldViolation("options.max_queue_delay_ms", "must be >= 0"))
-        threads = (
-            options.intra_op_threads if options.intra_op_threads is not None else s.inference_intra_op_threads
-        )
-        if threads < 0:
-            violations.append(FieldViolation("options.intra_op_threads", "must be >= 0"))
-        if violations:
-            raise InvalidArgumentError("invalid load options", violations=violations)
-        return LoadSettings(batch, threads)
-
-
-def _check_ref(name: str, version_id: str, *, field: str) -> None:
-    violations = []
-    if not DATASET_NAME_PATTERN.fullmatch(name):
-        violations.append(FieldViolation(f"{field}.name", f"{name!r} is not a model name"))
-    if version_id and not VERSION_ID_PATTERN.fullmatch(version_id):
-        violations.append(
-            FieldViolation(f"{field}.version_id", f"{version_id!r} is not a version id (64 hex)")
-        )
-    if violations:
-        raise InvalidArgumentError(
-            "invalid model reference", reason="INVALID_MODEL_REF", violations=violations
-        )
 
 
 def _encode(encoder: Encoder, item: PredictInput, token_task: bool) -> Encoded:

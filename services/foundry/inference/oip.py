@@ -41,7 +41,7 @@ class OipServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
         entry = self.core.registry.by_oip_name(request.name, request.version)
-        return pb.ModelReadyResponse(ready=entry is not None)
+        return pb.ModelReadyResponse(ready=entry is not None and entry.serves_tensors)
 
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: Context

@@ -2,7 +2,9 @@
 
 An entry is keyed by (name, version id, variant) and goes LOADING → READY (or FAILED, with its
 error, until a new LoadModel retries) → UNLOADING → gone. Lookups for serving see READY entries
-only. Each change of readiness is reported to `on_readiness(health_name, ready)` (the service
+only. Encoder models (token and text classification) carry their bundle, ONNX session and
+batcher; chat models are held by the generation backend and appear here with their task only
+(Predict and ModelInfer refuse them: `serving()` says Generate serves them). Each change of readiness is reported to `on_readiness(health_name, ready)` (the service
 wires it to the gRPC health service: `model/<name>` is SERVING while any version of the name is
 ready, `model/<name>@<version_id>:<variant>` while that one is).
 """
@@ -19,6 +21,7 @@ from foundry.inference.bundle import ModelBundle, Variant
 from foundry.inference.session import OrtModel
 from foundry.inference.tokenize import Encoder
 from foundry.runtime.errors import FailedPreconditionError
+from foundry.runtime.examples import Task
 
 ReadinessHook = Callable[[str, bool], Awaitable[None]]
 
@@ -64,12 +67,22 @@ class LoadedModel:
     batcher: Batcher | None = None
     loaded_at: datetime | None = None
     created_at: str = ""
+    #: the model version's task (None until its manifest is read)
+    task: Task | None = None
+    #: the ONNX Runtime execution provider serving it
+    provider: str = ""
 
     @property
-    def provider(self) -> str:
-        return self.model.provider if self.model is not None else ""
+    def serves_tensors(self) -> bool:
+        """Whether Predict and the Open Inference Protocol can serve it (chat models: Generate)."""
+        return self.state is ModelState.READY and self.task is not Task.CHAT
 
     def serving(self) -> tuple[ModelBundle, OrtModel, Encoder, Batcher]:
+        if self.task is Task.CHAT:
+            raise FailedPreconditionError(
+                f"model {self.key.name}@{self.key.version_id[:12]} is a chat model, served by Generate",
+                reason="TASK_NOT_SERVED",
+            )
         if (
             self.state is not ModelState.READY
             or self.bundle is None

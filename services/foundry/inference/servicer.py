@@ -2,8 +2,8 @@
 
 Every method is registered with a lenient request parser (`wire.lenient`), so a request that
 does not parse (invalid UTF-8 in a text) is INVALID_ARGUMENT naming the input, not UNKNOWN.
-`Generate` is served by an optional `GenerationBackend` (the chat generation engine, issue 9);
-without one it is UNIMPLEMENTED.
+`Generate` streams from a chat model loaded into the core's optional `GenerationBackend` (the
+chat generation engine, issue 9); without one it is UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from foundry.inference import convert
 from foundry.inference.bundle import Variant
 from foundry.inference.core import InferenceCore
-from foundry.inference.generation import GenerationBackend
 from foundry.inference.generation import convert as generation_convert
 from foundry.inference.wire import Undecodable, decoded, lenient
-from foundry.runtime.errors import UnimplementedError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InferenceService"]
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -35,9 +33,8 @@ def deadline_of(context: Context) -> float | None:
 
 
 class InferenceServicer(pb_grpc.InferenceServiceServicer):
-    def __init__(self, core: InferenceCore, generation: GenerationBackend | None = None) -> None:
+    def __init__(self, core: InferenceCore) -> None:
         self.core = core
-        self.generation = generation
 
     async def LoadModel(
         self, request: pb.LoadModelRequest | Undecodable, context: Context
@@ -81,12 +78,8 @@ class InferenceServicer(pb_grpc.InferenceServiceServicer):
         self, request: pb.GenerateRequest | Undecodable, context: Context
     ) -> AsyncIterator[pb.GenerateResponse]:
         req = decoded(request)
-        if self.generation is None:
-            raise UnimplementedError(
-                "Generate needs a generation backend (issue 9)", reason="NO_GENERATION_BACKEND"
-            )
         selector, generation_request = generation_convert.generate_request(req)
-        pieces = self.generation.generate(selector, generation_request, timeout_s=context.time_remaining())
+        pieces = self.core.generate(selector, generation_request, timeout_s=context.time_remaining())
         async for piece in pieces:
             yield generation_convert.generate_response(piece)
 

@@ -42,6 +42,9 @@ class ServiceDefinition:
     #: work after the server stopped (close pools, flush)
     shutdown: Hook | None = None
     extra_options: Sequence[tuple[str, int | str]] = field(default_factory=tuple)
+    #: receives the health servicer before the start-up work, to report more names through it
+    #: (the inference service's per-model readiness: `model/<name>`)
+    bind_health: Callable[[health.aio.HealthServicer], None] | None = None
 
 
 def server_options(settings: Settings) -> list[tuple[str, int | str]]:
@@ -79,6 +82,8 @@ class FoundryServer:
         """Bind, start serving (health NOT_SERVING), run start-up work, then report SERVING."""
         definition = self.definition
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if definition.bind_health is not None:
+            definition.bind_health(self.health)
         definition.register(self.server)
         names = [*definition.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -16,50 +14,23 @@ import tritonclient.grpc as triton
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from inference_models import Models
+from served import Served, served
 
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
-from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc
 from foundry.inference.bundle import Variant
 from foundry.inference.core import InferenceCore
-from foundry.inference.oip import OipServicer
 from foundry.inference.registry import ModelKey
-from foundry.inference.servicer import InferenceServicer, add_to_server
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.server import FoundryServer, ServiceDefinition
-from foundry.runtime.settings import ServiceName
 
-if TYPE_CHECKING:
-    Stub = pb_grpc.InferenceServiceAsyncStub
-else:
-    Stub = pb_grpc.InferenceServiceStub
-
-
-@dataclass
-class Service:
-    stub: Stub
-    core: InferenceCore
-    port: int
-    channel: grpc.aio.Channel
+Service = Served
 
 
 @pytest.fixture
 async def service(models: Models) -> AsyncIterator[Service]:
-    settings = models.settings
-    core = InferenceCore(settings, ObjectStore.from_settings(settings))
-
-    def register(server: grpc.aio.Server) -> None:
-        add_to_server(InferenceServicer(core), server)
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OipServicer(core), server)
-
-    server = FoundryServer(
-        settings, ServiceDefinition(ServiceName.INFERENCE, register, (), shutdown=core.close)
-    )
-    await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield Service(pb_grpc.InferenceServiceStub(channel), core, server.port, channel)
-    await server.drain(0)
+    """The running service (`__main__.wire`) with no model loaded."""
+    async with served(models.settings) as service:
+        yield service
 
 
 def ref(name: str, version_id: str = "") -> refs_pb2.ModelRef:
@@ -270,11 +241,16 @@ async def test_bad_input_gets_clear_codes_while_others_are_served(service: Servi
     assert served.predictions[0].entities
 
 
-async def test_unload_then_predict_is_refused_and_generate_is_unimplemented(
+async def test_unload_then_predict_is_refused_and_generate_refuses_an_encoder_model(
     service: Service, models: Models
 ) -> None:
     await load(service, "tiny-ner")
     await load(service, "tiny-ner", model_pb2.MODEL_VARIANT_INT8)
+    with pytest.raises(grpc.aio.AioRpcError) as gen:
+        async for _ in service.stub.Generate(pb.GenerateRequest(model=ref("tiny-ner"), prompt="hi")):
+            pass
+    assert gen.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "Generate serves chat models" in (gen.value.details() or "")
     response = await service.stub.Predict(
         pb.PredictRequest(
             model=ref("tiny-ner"), variant=model_pb2.MODEL_VARIANT_INT8, inputs=[text_input("bob in oslo")]
@@ -289,10 +265,6 @@ async def test_unload_then_predict_is_refused_and_generate_is_unimplemented(
     with pytest.raises(grpc.aio.AioRpcError) as gone:
         await service.stub.Predict(pb.PredictRequest(model=ref("tiny-ner"), inputs=[text_input("x")]))
     assert gone.value.code() is grpc.StatusCode.FAILED_PRECONDITION
-    with pytest.raises(grpc.aio.AioRpcError) as gen:
-        async for _ in service.stub.Generate(pb.GenerateRequest(model=ref("tiny-ner"), prompt="hi")):
-            pass
-    assert gen.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 async def test_tritonclient_model_infer_returns_the_logits_of_predicts_model(
@@ -375,6 +347,25 @@ async def test_readiness_of_each_model_is_reported(models: Models) -> None:
     assert entry.key == key and seen == {key.health_name: True, "model/tiny-ner": True}
     await core.unload_model("tiny-ner", models.ner.version_id, None)
     assert seen == {key.health_name: False, "model/tiny-ner": False}
+
+
+async def test_each_models_readiness_is_on_the_health_service(service: Service, models: Models) -> None:
+    version = models.cls.version_id
+    assert await service.health_of("model/tiny-cls") == "NOT_FOUND"
+    assert await service.health_of("") == "SERVING"  # the service itself
+    await load(service, "tiny-cls")
+    assert await service.health_of("model/tiny-cls") == "SERVING"
+    assert await service.health_of(f"model/tiny-cls@{version}:fp32") == "SERVING"
+    await load(service, "tiny-cls", model_pb2.MODEL_VARIANT_INT8)
+    await service.stub.UnloadModel(
+        pb.UnloadModelRequest(model=ref("tiny-cls", version), variant=model_pb2.MODEL_VARIANT_FP32)
+    )
+    assert await service.health_of(f"model/tiny-cls@{version}:fp32") == "NOT_SERVING"
+    assert await service.health_of(f"model/tiny-cls@{version}:int8") == "SERVING"
+    assert await service.health_of("model/tiny-cls") == "SERVING"  # the int8 variant still serves
+    await service.stub.UnloadModel(pb.UnloadModelRequest(model=ref("tiny-cls", version)))
+    assert await service.health_of("model/tiny-cls") == "NOT_SERVING"
+    assert await service.health_of(f"model/tiny-cls@{version}:int8") == "NOT_SERVING"
 
 
 async def test_cli_predict_models_load_and_the_demo_stage(

@@ -1,7 +1,8 @@
 """Token generation for chat models on ONNX Runtime with a key/value cache (no torch, no transformers).
 
 - `GenerationBackend`: the loaded chat models; `generate(selector, request, timeout_s=...)`
-  streams `GeneratedPiece`s (the inference servicer's `Generate`).
+  streams `GeneratedPiece`s; the inference core loads chat model versions into it and serves
+  `Generate` from it.
 - `GenerationEngine` (`engine`): one model's continuous-batching scheduler.
 - `CausalSession` (`session`): the ONNX graph and its cache contract.
 - `ChatTokenizer` (`chat`): tokenizer, chat template, end-of-sequence ids.

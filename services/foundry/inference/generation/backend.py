@@ -1,7 +1,7 @@
 """`GenerationBackend`: the chat models loaded for generation, and `generate` over them.
 
-The inference servicer's `Generate` calls `generate(selector, request, timeout_s=...)`; its
-`LoadModel` / `UnloadModel` call `load` / `unload` for chat models. Each loaded model has its own
+The inference core's `generate` calls `generate(selector, request, timeout_s=...)`; its
+`load_model` / `unload_model` call `load` / `unload` for chat model versions. Each loaded model has its own
 `GenerationEngine` (ONNX Runtime session, tokenizer, continuous-batching scheduler). No torch
 and no transformers anywhere on this path.
 """
@@ -63,8 +63,17 @@ class GenerationBackend:
         self.intra_op_threads = intra_op_threads
         self._models: dict[ModelKey, LoadedChatModel] = {}
 
-    async def load(self, name: str, version_id: str = "", variant: Variant = Variant.FP32) -> LoadedChatModel:
-        """Fetch (sha256-verified) and load a chat model version; the loaded one if it is already."""
+    async def load(
+        self,
+        name: str,
+        version_id: str = "",
+        variant: Variant = Variant.FP32,
+        *,
+        max_batch_size: int | None = None,
+        intra_op_threads: int | None = None,
+    ) -> LoadedChatModel:
+        """Fetch (sha256-verified) and load a chat model version; the loaded one if it is already.
+        `max_batch_size` and `intra_op_threads` override the backend's for this model."""
         if self.store is None or self.cache_dir is None:
             raise FailedPreconditionError("this generation backend has no object store", reason="NO_STORE")
         bundle = await asyncio.to_thread(
@@ -73,17 +82,33 @@ class GenerationBackend:
         key = ModelKey(bundle.name, bundle.version_id, variant.value)
         if key in self._models:
             return self._models[key]
-        return await asyncio.to_thread(self.add_folder, key, bundle.folder, bundle.onnx_path)
+        return await asyncio.to_thread(
+            self.add_folder,
+            key,
+            bundle.folder,
+            bundle.onnx_path,
+            max_batch_size=max_batch_size,
+            intra_op_threads=intra_op_threads,
+        )
 
-    def add_folder(self, key: ModelKey, folder: Path, onnx_path: Path) -> LoadedChatModel:
+    def add_folder(
+        self,
+        key: ModelKey,
+        folder: Path,
+        onnx_path: Path,
+        *,
+        max_batch_size: int | None = None,
+        intra_op_threads: int | None = None,
+    ) -> LoadedChatModel:
         """Load a bundle already on disk (`folder` with the tokenizer files) under `key`; warms it up."""
-        session = CausalSession(onnx_path, threads=self.intra_op_threads)
+        threads = intra_op_threads if intra_op_threads is not None else self.intra_op_threads
+        session = CausalSession(onnx_path, threads=threads)
         tokenizer = ChatTokenizer.from_folder(folder)
         session.greedy([next(iter(tokenizer.eos_ids), 0)], 2)  # warm-up: a prefill and a step
         engine = GenerationEngine(
             session,
             tokenizer,
-            max_batch_size=self.max_batch_size,
+            max_batch_size=max_batch_size or self.max_batch_size,
             max_new_tokens_limit=self.max_new_tokens_limit,
         )
         loaded = LoadedChatModel(key, engine, time.monotonic())

@@ -69,6 +69,8 @@ class CausalSession:
             options.intra_op_num_threads = threads
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        #: the execution provider that runs the graph
+        self.provider: str = self.session.get_providers()[0]
         inputs = {value.name: value for value in self.session.get_inputs()}
         missing = [n for n in (INPUT_IDS, ATTENTION_MASK, POSITION_IDS) if n not in inputs]
         layers = sorted(int(m.group(1)) for n in inputs if (m := _PAST.fullmatch(n)))
