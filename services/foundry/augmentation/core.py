@@ -145,8 +145,11 @@ class AugmentationCore:
         recipe.check()
         operators = recipe.build(task, self.context())
         spec = recipe.acceptance.consistency
-        judge = InferenceJudge(self.settings, spec).agreements if spec is not None else None
-        return Augmenter(recipe, operators, judge=judge)
+        if spec is None:
+            return Augmenter(recipe, operators)
+        judge = InferenceJudge(self.settings, spec, task)
+        judge.check()
+        return Augmenter(recipe, operators, judge=judge.agreements)
 
     # --- writes ------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The consistency filter's judge: a model served by the inference service, asked over gRPC
-(`LoadModel`, then `Predict` in chunks). The engine sees only `agreements(pairs)`.
+(`LoadModel`, then `Predict` in chunks). The core calls `check()` before any work (the model must
+load and be a model of the dataset's task); the engine sees only `agreements(examples)`.
 
 Agreement of a new example with its parent's labels: classification, 1.0 when the predicted top
 label is the label (multi-label: the predicted label set is the labels), else 0.0; token
@@ -10,40 +11,64 @@ model predicts none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import grpc
 
-from foundry.api.common.v1 import model_pb2, refs_pb2
+from foundry.api.common.v1 import model_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
 from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from foundry.augmentation.operators.segments import segments
 from foundry.augmentation.recipe import ConsistencyFilter
-from foundry.runtime.errors import FailedPreconditionError, UnavailableError
-from foundry.runtime.examples import Example
+from foundry.runtime.convert import task_to_pb
+from foundry.runtime.errors import FailedPreconditionError, FieldViolation, UnavailableError
+from foundry.runtime.examples import Example, Task
 from foundry.runtime.server import server_options
 from foundry.runtime.settings import Settings
 
 PREDICT_CHUNK = 64
 TIMEOUT_S = 120.0
+#: the recipe field that names the model, in errors
+MODEL_FIELD = "recipe.acceptance.consistency.model"
+JUDGED_TASKS = frozenset(
+    {Task.TEXT_CLASSIFICATION, Task.MULTILABEL_CLASSIFICATION, Task.TOKEN_CLASSIFICATION}
+)
 _VARIANTS = {"fp32": model_pb2.MODEL_VARIANT_FP32, "int8": model_pb2.MODEL_VARIANT_INT8}
 
 
 class InferenceJudge:
-    def __init__(self, settings: Settings, spec: ConsistencyFilter) -> None:
+    """Judges the new examples of a dataset of `task`. Each `check` or `agreements` call opens a
+    channel to the inference service and closes it when done."""
+
+    def __init__(self, settings: Settings, spec: ConsistencyFilter, task: Task) -> None:
         self.spec = spec
+        self.task = task
         self.metadata: tuple[tuple[str, str], ...] = ()
         if settings.auth_token is not None:
             self.metadata = (("authorization", f"Bearer {settings.auth_token.get_secret_value()}"),)
         self.address = settings.inference_address
-        self.channel = grpc.insecure_channel(self.address, options=server_options(settings)[:2])
-        self.stub = pb_grpc.InferenceServiceStub(self.channel)
+        self.options = server_options(settings)[:2]
         self.model = refs_pb2.ModelRef(name=spec.model_name, version_id=spec.model_version_id)
         self.variant = _VARIANTS.get(spec.variant, model_pb2.MODEL_VARIANT_FP32)
 
-    def _call(self, method: str, request: object) -> object:
+    def _unusable(self, why: str) -> FailedPreconditionError:
+        return FailedPreconditionError(
+            f"the consistency model {self.spec.model_name} cannot be used",
+            reason="CONSISTENCY_MODEL_UNUSABLE",
+            violations=[FieldViolation(MODEL_FIELD, why)],
+            metadata={"model": self.spec.model_name},
+        )
+
+    @contextmanager
+    def _stub(self) -> Iterator[pb_grpc.InferenceServiceStub]:
+        with grpc.insecure_channel(self.address, options=self.options) as channel:
+            yield pb_grpc.InferenceServiceStub(channel)
+
+    def _call(self, stub: pb_grpc.InferenceServiceStub, method: str, request: object) -> Any:
         try:
-            return getattr(self.stub, method)(request, timeout=TIMEOUT_S, metadata=self.metadata)
+            return getattr(stub, method)(request, timeout=TIMEOUT_S, metadata=self.metadata)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
@@ -52,34 +77,43 @@ class InferenceJudge:
                     f"the inference service at {self.address} is unavailable ({details})",
                     reason="INFERENCE_UNAVAILABLE",
                 ) from exc
-            raise FailedPreconditionError(
-                f"the consistency model {self.spec.model_name} cannot be used: {getattr(code, 'name', code)} {details}",
-                reason="CONSISTENCY_MODEL_UNUSABLE",
-            ) from exc
+            raise self._unusable(f"{getattr(code, 'name', code)}: {details}") from exc
+
+    def _load(self, stub: pb_grpc.InferenceServiceStub) -> None:
+        """Load the model (a no-op when it is loaded); it must be a model for the dataset's task."""
+        if self.task not in JUDGED_TASKS:
+            raise self._unusable(f"the consistency filter does not judge {self.task.value} datasets")
+        response = self._call(stub, "LoadModel", pb.LoadModelRequest(model=self.model, variant=self.variant))
+        task = response.loaded_model.task
+        if task != task_to_pb(self.task):
+            raise self._unusable(
+                f"a {task_pb2.Task.Name(task)} model cannot judge a {self.task.value} dataset"
+            )
+
+    def check(self) -> None:
+        """Fail before any work when the model cannot be loaded or does not fit the task."""
+        with self._stub() as stub:
+            self._load(stub)
 
     def agreements(self, examples: Sequence[Example]) -> list[float]:
         """The agreement of each example's prediction with its own (parent-derived) labels."""
         if not examples:
             return []
-        self._call("LoadModel", pb.LoadModelRequest(model=self.model, variant=self.variant))
         out: list[float] = []
-        for start in range(0, len(examples), PREDICT_CHUNK):
-            chunk = examples[start : start + PREDICT_CHUNK]
-            inputs = [
-                pb.PredictInput(id=str(i), tokens=pb.TokenList(tokens=e.tokens or []))
-                if e.tags is not None
-                else pb.PredictInput(id=str(i), text=e.text or "")
-                for i, e in enumerate(chunk)
-            ]
-            response = self._call(
-                "Predict", pb.PredictRequest(model=self.model, variant=self.variant, inputs=inputs)
-            )
-            predictions = response.predictions  # type: ignore[attr-defined]
-            out.extend(agreement(e, p) for e, p in zip(chunk, predictions, strict=True))
+        with self._stub() as stub:
+            self._load(stub)  # again: it may have been unloaded while the operators ran
+            for start in range(0, len(examples), PREDICT_CHUNK):
+                chunk = examples[start : start + PREDICT_CHUNK]
+                inputs = [
+                    pb.PredictInput(id=str(i), tokens=pb.TokenList(tokens=e.tokens or []))
+                    if e.tags is not None
+                    else pb.PredictInput(id=str(i), text=e.text or "")
+                    for i, e in enumerate(chunk)
+                ]
+                request = pb.PredictRequest(model=self.model, variant=self.variant, inputs=inputs)
+                predictions = self._call(stub, "Predict", request).predictions
+                out.extend(agreement(e, p) for e, p in zip(chunk, predictions, strict=True))
         return out
-
-    def close(self) -> None:
-        self.channel.close()
 
 
 def agreement(example: Example, prediction: pb.Prediction) -> float:

@@ -1,17 +1,24 @@
 """The augmentation service end to end: a real grpc.aio server on 127.0.0.1 with every
 interceptor, the real S3 server, WNUT-17 examples, a tiny masked LM imported as a base model,
-and the real inference service for the consistency filter's round trip."""
+and, for the consistency filter, the real inference service serving a NER model version that the
+training worker made (the inference tests' `models` fixture, see conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 import torch
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from inference_models import Models
+from served import Served, served
 from transformers import BertForMaskedLM
 
 from foundry.api.augmentation.v1 import augmentation_service_pb2 as pb
@@ -32,7 +39,11 @@ from foundry.runtime.settings import Settings
 from foundry.training.base_models import import_base_model
 from foundry.training.testing import tiny_bert, tiny_bert_config, vocab_from_texts
 
-Service = tuple[pb_grpc.AugmentationServiceStub, ObjectStore, Settings]
+if TYPE_CHECKING:
+    Stub = pb_grpc.AugmentationServiceAsyncStub
+else:
+    Stub = pb_grpc.AugmentationServiceStub
+Service = tuple[Stub, ObjectStore, Settings]
 
 
 @pytest.fixture
@@ -53,7 +64,7 @@ def store_wnut(store: ObjectStore) -> str:
     ).version_id
 
 
-def step(operator: str, probability: float | None = None, **params: object) -> recipe_pb2.OperatorStep:
+def step(operator: str, probability: float | None = None, **params: Any) -> recipe_pb2.OperatorStep:
     struct = struct_pb2.Struct()
     struct.update(params)
     message = recipe_pb2.OperatorStep(operator=operator, params=struct)
@@ -154,7 +165,7 @@ async def test_list_operators_with_schemas(service: Service) -> None:
     ner = await stub.ListOperators(pb.ListOperatorsRequest(task=task_pb2.TASK_TOKEN_CLASSIFICATION))
     by_name = {o.name: o for o in ner.operators}
     assert "eda_random_swap" not in by_name
-    schema = by_name["mention_replacement"].params_schema
+    schema = json_format.MessageToDict(by_name["mention_replacement"].params_schema)
     assert schema["properties"]["rate"]["maximum"] == 1.0 and schema["additionalProperties"] is False
     assert by_name["mention_replacement"].family == recipe_pb2.OPERATOR_FAMILY_RULE
     chat = {o.name: o for o in everything.operators}["instruction_evolution"]
@@ -252,52 +263,212 @@ async def test_model_based_operators_use_a_base_model_from_the_store(
     )
 
 
-async def test_consistency_filter_asks_the_real_inference_service(
-    service: Service, settings: Settings
-) -> None:
-    """The consistency filter's gRPC round trip to the real inference service: a model it cannot
-    load makes Augment fail with a clear FAILED_PRECONDITION naming the model, and nothing is
-    stored. (Dropping examples by a served model's labels needs a trained, exported model
-    version; that end-to-end case is `test_consistency_filter_drops_disagreeing_examples`.)"""
-    from foundry.inference.__main__ import build as build_inference
+# --- the consistency filter against a served model -----------------------------------------------
 
-    _, store, _ = service
-    inference_settings = settings.model_copy(update={"grpc_port": 0, "metrics_port": 0})
-    inference = FoundryServer(inference_settings, build_inference(inference_settings))
-    await inference.start()
-    try:
-        local = settings.model_copy(
-            update={"grpc_port": 0, "metrics_port": 0, "inference_address": f"127.0.0.1:{inference.port}"}
-        )
+
+@dataclass
+class Consistency:
+    """The augmentation service, and the inference service it asks, serving `models.ner`."""
+
+    augment: Stub
+    inference: Served
+    store: ObjectStore
+    dataset: refs_pb2.DatasetRef
+    model: refs_pb2.ModelRef
+
+
+@pytest.fixture
+async def consistency(models: Models) -> AsyncIterator[Consistency]:
+    async with served(models.settings) as inference:
+        local = inference.settings  # the same bucket, with the inference service's address
         server = FoundryServer(local, build(local))
         await server.start()
-        version_id = store_wnut(store)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                store = ObjectStore.from_settings(local)
+                dataset = models.ner.dataset  # the version the model was trained on
+                yield Consistency(
+                    pb_grpc.AugmentationServiceStub(channel),
+                    inference,
+                    store,
+                    refs_pb2.DatasetRef(name=dataset["name"], version_id=dataset["version_id"]),
+                    refs_pb2.ModelRef(name=models.ner.name, version_id=models.ner.version_id),
+                )
+        finally:
+            await server.drain(0)
+
+
+def mentions(tags: Sequence[str]) -> set[tuple[int, int, str]]:
+    """The (first word, end word, type) of each IOB2 mention."""
+    found: list[list[Any]] = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("I-") and found and found[-1][1] == i and found[-1][2] == tag[2:]:
+            found[-1][1] = i + 1
+        elif tag != "O":
+            found.append([i, i + 1, tag[2:]])
+    return {(s, e, t) for s, e, t in found}
+
+
+async def predicted(service: Consistency, examples: Sequence[Example]) -> list[set[tuple[int, int, str]]]:
+    """The entities the served model finds in each example's words, asked through Predict."""
+    await service.inference.stub.LoadModel(inference_pb.LoadModelRequest(model=service.model))
+    response = await service.inference.stub.Predict(
+        inference_pb.PredictRequest(
+            model=service.model,
+            inputs=[
+                inference_pb.PredictInput(id=e.id, tokens=inference_pb.TokenList(tokens=e.tokens or []))
+                for e in examples
+            ],
+        )
+    )
+    assert [p.id for p in response.predictions] == [e.id for e in examples]
+    return [{(n.token_start, n.token_end, n.type) for n in p.entities} for p in response.predictions]
+
+
+def filtered_recipe(
+    service: Consistency, operators: Sequence[recipe_pb2.OperatorStep], multiplier: int, **acceptance: Any
+) -> recipe_pb2.Recipe:
+    """A recipe whose consistency filter asks the served model (min_agreement: default 1.0)."""
+    return recipe_pb2.Recipe(
+        operators=operators,
+        multiplier=multiplier,
+        seed=5,
+        acceptance=recipe_pb2.AcceptanceFilters(
+            consistency=recipe_pb2.ConsistencyFilter(model=service.model), **acceptance
+        ),
+    )
+
+
+async def augment_with_filter(
+    service: Consistency,
+    dataset: refs_pb2.DatasetRef,
+    operators: Sequence[recipe_pb2.OperatorStep],
+    output_name: str,
+    multiplier: int = 2,
+    **acceptance: Any,
+) -> tuple[pb.AugmentResponse, list[Example], dict[str, Example]]:
+    """Augment `dataset` with the consistency filter; the response, the new examples and the
+    source examples by id."""
+    recipe = filtered_recipe(service, operators, multiplier, **acceptance)
+    response = await service.augment.Augment(
+        pb.AugmentRequest(dataset=dataset, recipe=recipe, output_name=output_name)
+    )
+    manifest = datasets.get_manifest(service.store, output_name, response.dataset_version.version_id)
+    source = datasets.get_manifest(service.store, dataset.name, dataset.version_id)
+    parents = {e.id: e for e in datasets.iter_examples(service.store, source)}
+    new = [e for e in datasets.iter_examples(service.store, manifest) if e.id not in parents]
+    stored = manifest.statistics["augmentation"]["rejected_by_reason"].get("inconsistent", 0)
+    assert stored == response.steps[-1].drop_reasons["inconsistent"]
+    return response, new, parents
+
+
+async def test_consistency_filter_drops_disagreeing_examples(consistency: Consistency) -> None:
+    """Label-wise token replacement at full rate puts words in contexts the model never saw: the
+    filter drops the new examples whose entities the model no longer finds, and keeps only those
+    whose every mention (word span and type, from the parent) it predicts, as Predict confirms.
+    What it dropped (shown by PreviewAugment) the model indeed labels differently."""
+    operators = [step("label_wise_token_replacement", rate=1.0)]
+    response, new, parents = await augment_with_filter(
+        consistency, consistency.dataset, operators, "tiny-ner-aug"
+    )
+    acceptance = response.steps[-1]
+    dropped = acceptance.drop_reasons["inconsistent"]
+    assert dropped > 0 and len(new) == acceptance.rows_created > 0
+    for example, found in zip(new, await predicted(consistency, new), strict=True):
+        parent = parents[example.provenance.parent_ids[0]]
+        assert [t[2:] for t in example.tags or [] if t.startswith("B-")] == [
+            t[2:] for t in parent.tags or [] if t.startswith("B-")
+        ]
+        assert mentions(example.tags or []) <= found, (example.tokens, example.tags, found)
+
+    preview = await consistency.augment.PreviewAugment(
+        pb.PreviewAugmentRequest(
+            dataset=consistency.dataset, recipe=filtered_recipe(consistency, operators, 2), limit=100
+        )
+    )
+    rejected = [
+        example_from_pb(r.example) for s in preview.results for r in s.rejected if r.reason == "inconsistent"
+    ]
+    assert len(rejected) == dropped  # the same recipe on the same (48 train) sources
+    for example, found in zip(rejected, await predicted(consistency, rejected), strict=True):
+        assert not mentions(example.tags or []) <= found, (example.tokens, example.tags, found)
+
+
+#: accented spellings, which the model's tokenizer (BERT's, lower-casing) normalizes away
+ACCENTED = str.maketrans("aeiou", "áéíóú")
+
+
+async def test_consistency_filter_keeps_what_the_model_cannot_tell_apart(consistency: Consistency) -> None:
+    """The model's tokenizer lower-cases and strips accents, so replacing context words by their
+    accented spellings (a lexicon "synonym") changes the examples but not what the model sees.
+    On the training examples the model has learnt (all their entities predicted), Predict gives
+    every new example its parent's entities, and the filter keeps them all."""
+    source = datasets.get_manifest(
+        consistency.store, consistency.dataset.name, consistency.dataset.version_id
+    )
+    train = [e for e in datasets.iter_examples(consistency.store, source) if e.split is Split.TRAIN]
+    distinct: dict[tuple[str, ...], Example] = {}  # (the synthetic sentences repeat)
+    for example, found in zip(train, await predicted(consistency, train), strict=True):
+        if mentions(example.tags or []) <= found:
+            distinct.setdefault(tuple(example.tokens or []), example)
+    learnt = list(distinct.values())
+    assert len(learnt) >= len(train) // 2
+    written = datasets.write_dataset_version(
+        consistency.store, "tiny-ner-learnt", Task.TOKEN_CLASSIFICATION, learnt, label_set=["LOC", "PER"]
+    )
+    words = {t for e in learnt for t, g in zip(e.tokens or [], e.tags or [], strict=True) if g == "O"}
+    lexicon = {w: [w.translate(ACCENTED)] for w in words if w.translate(ACCENTED) != w}
+    consistency.store.put_bytes("lexicons/accented.json", json.dumps(lexicon).encode())
+    operators = [
+        step("synonym_replacement", source="lexicon", lexicon_key="lexicons/accented.json", rate=1.0)
+    ]
+    response, new, parents = await augment_with_filter(
+        consistency,
+        refs_pb2.DatasetRef(name=written.name, version_id=written.version_id),
+        operators,
+        "tiny-ner-accented",
+        multiplier=1,
+        drop_near_duplicates=False,
+    )
+    assert response.steps[-1].drop_reasons["inconsistent"] == 0
+    assert len(new) == len(learnt)  # one new example for each
+    mine = await predicted(consistency, new)
+    theirs = await predicted(consistency, [parents[e.provenance.parent_ids[0]] for e in new])
+    for example, found, parent_found in zip(new, mine, theirs, strict=True):
+        assert example.tokens != parents[example.provenance.parent_ids[0]].tokens
+        assert found == parent_found and mentions(example.tags or []) <= found
+
+
+async def test_consistency_filter_with_a_model_it_cannot_use(consistency: Consistency) -> None:
+    """A model the inference service cannot load, or one of another task: FAILED_PRECONDITION
+    naming the filter's field and the model, and nothing stored; also when the recipe would make
+    no new example to judge (probability 0), as the model is checked before any work."""
+    before = datasets.list_datasets(consistency.store)
+    cases = [
+        (model, why, probability)
+        for model, why in [("no-such-model", "NOT_FOUND"), ("tiny-cls", "TEXT_CLASSIFICATION model")]
+        for probability in (1.0, 0.0)
+    ]
+    for model, why, probability in cases:
         recipe = recipe_pb2.Recipe(
-            operators=[step("mention_replacement", rate=1.0)],
+            operators=[step("mention_replacement", probability, rate=1.0)],
             acceptance=recipe_pb2.AcceptanceFilters(
-                consistency=recipe_pb2.ConsistencyFilter(model=refs_pb2.ModelRef(name="no-such-model"))
+                consistency=recipe_pb2.ConsistencyFilter(model=refs_pb2.ModelRef(name=model))
             ),
         )
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await pb_grpc.AugmentationServiceStub(channel).Augment(
-                    pb.AugmentRequest(
-                        dataset=refs_pb2.DatasetRef(name="wnut", version_id=version_id), recipe=recipe
-                    )
-                )
-        await server.drain(0)
-    finally:
-        await inference.drain(0)
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "no-such-model" in (err.value.details() or "")
-    assert datasets.list_datasets(store) == ["wnut"]
-
-
-@pytest.mark.skip(
-    reason="needs a served model version: the inference service (issue 5) is landing in parallel"
-)
-async def test_consistency_filter_drops_disagreeing_examples() -> None:
-    raise AssertionError("see the report: to be written once a served NER model version can be made in tests")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await consistency.augment.Augment(
+                pb.AugmentRequest(dataset=consistency.dataset, recipe=recipe, output_name="never-written")
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        details = err.value.details() or ""
+        assert model in details and why in details and "recipe.acceptance.consistency.model" in details
+        status = rpc_status.from_call(err.value)
+        assert status is not None
+        bad = error_details_pb2.BadRequest()
+        assert any(d.Unpack(bad) for d in status.details if d.Is(bad.DESCRIPTOR))
+        assert [v.field for v in bad.field_violations] == ["recipe.acceptance.consistency.model"]
+    assert datasets.list_datasets(consistency.store) == before
 
 
 def test_agreement_of_predictions() -> None:
