@@ -15,6 +15,7 @@ from foundry.ingestion.options import Format, IngestRecipe, SourceSpec
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.spool import Spool
 from foundry.ingestion.steps import StepReport
+from foundry.ingestion.tokencount import TokenCounter, load_token_counter
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples
@@ -239,8 +240,14 @@ class IngestionCore:
 
     # --- writes ----------------------------------------------------------------------------------
 
+    def _token_counter(self, recipe: IngestRecipe) -> TokenCounter | None:
+        """The tokenizer the recipe's statistics count in, read from the base-model store."""
+        name = recipe.statistics.tokenizer
+        return load_token_counter(self.store, name) if name else None
+
     def begin_upload(self, spec: IngestSpec) -> UploadSession:
         spec.check()
+        self._token_counter(spec.recipe)  # an unknown tokenizer fails before any byte is sent
         return UploadSession(self, spec, self._scratch())
 
     def import_object(self, spec: IngestSpec, bucket: str, key: str, sha256: str = "") -> IngestOutcome:
@@ -268,6 +275,7 @@ class IngestionCore:
             spec.recipe,
             pii_secret=self.settings.pii_secret.get_secret_value().encode(),
             work_dir=self.settings.ingest_work_dir,
+            token_counter=self._token_counter(spec.recipe),
         )
         result = pipeline.run(sources)
         try:

@@ -36,6 +36,7 @@ from foundry.ingestion.spool import Spool
 from foundry.ingestion.stats import StatisticsCollector
 from foundry.ingestion.steps import RowViolation, Step, StepReport
 from foundry.ingestion.summaries import duplicate_summary, leakage_summary, sample_rows
+from foundry.ingestion.tokencount import TokenCounter
 from foundry.ingestion.validate import ValidateStep
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import EXAMPLE_SCHEMA, Example, Split, Task
@@ -170,10 +171,12 @@ class IngestPipeline:
         pii_secret: bytes,
         work_dir: Path | None = None,
         on_rows: Callable[[int], None] | None = None,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         source.check("source.")
         recipe.check("recipe.")
         self.task, self.source, self.recipe = task, source, recipe
+        self._token_counter = token_counter
         self._work_dir = work_dir
         self._on_rows = on_rows
         self._default_split = _DefaultSplit()
@@ -265,7 +268,7 @@ class IngestPipeline:
         keep = deduped.keep
         split_of = np.full(len(keep), len(SPLITS), dtype=np.int64)
         split_of[splits.row_ids] = splits.splits
-        stats = StatisticsCollector()
+        stats = StatisticsCollector(self._token_counter)
         wanted = np.array(sorted(sample_rows(deduped)), dtype=np.int64)
         names: dict[int, str] = {}
         outputs = {split: Spool(work / f"{split.value}.arrows") for split in SPLIT_ORDER}

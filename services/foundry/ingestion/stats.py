@@ -1,6 +1,10 @@
 """Statistics of a dataset version, per split: label and entity-type distributions, length
 histograms, chat turn and length figures. Collected in one streaming pass.
 
+Chat lengths (prompt: every message before the last assistant turn; response: that turn) are
+in characters, or in tokens of a base model's tokenizer when the recipe names one
+(`StatisticsOptions.tokenizer`; the histograms then say LENGTH_UNIT_TOKENS and the tokenizer).
+
 The result is a plain dict in the JSON shape of `foundry.common.v1.SplitStatistics` (field names
 as in the proto, enum values by name), so the manifest stores it as is and the servicer parses
 it into the message without a hand-written mapping.
@@ -17,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from foundry.ingestion.tokencount import TokenCounter
 from foundry.runtime.examples import Example, Split, batch_to_examples
 
 CHAR_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384)
@@ -62,6 +67,7 @@ def histogram(values: Sequence[int] | np.ndarray, bounds: Sequence[int], unit: s
 
 @dataclass
 class _SplitCollector:
+    counter: TokenCounter | None = None
     rows: int = 0
     unlabeled: int = 0
     labels: Counter[str] = field(default_factory=Counter)
@@ -101,9 +107,12 @@ class _SplitCollector:
             last_assistant = max(
                 (i for i, m in enumerate(example.messages) if m.role == "assistant"), default=-1
             )
-            self.prompt_chars.append(sum(len(m.content) for m in example.messages[: max(last_assistant, 0)]))
-            if last_assistant >= 0:
-                self.response_chars.append(len(example.messages[last_assistant].content))
+            prompt = [m.content for m in example.messages[: max(last_assistant, 0)]]
+            response = [example.messages[last_assistant].content] if last_assistant >= 0 else []
+            measure = self.counter.count if self.counter is not None else _chars
+            lengths = measure([*prompt, *response])
+            self.prompt_chars.append(sum(lengths[: len(prompt)]))
+            self.response_chars.extend(lengths[len(prompt) :])
         if not labeled:
             self.unlabeled += 1
 
@@ -159,10 +168,15 @@ class _SplitCollector:
         if words.size:
             out["token_length"] = histogram(words, WORD_BUCKETS, "LENGTH_UNIT_WORDS")
         if self.turns:
+            unit = "LENGTH_UNIT_TOKENS" if self.counter is not None else "LENGTH_UNIT_CHARACTERS"
+            prompt = histogram(self.prompt_chars, CHAR_BUCKETS, unit)
+            response = histogram(self.response_chars, CHAR_BUCKETS, unit)
+            if self.counter is not None:
+                prompt["tokenizer"] = response["tokenizer"] = self.counter.name
             out["chat"] = {
                 "turns": histogram(self.turns, TURN_BUCKETS, "LENGTH_UNIT_TURNS"),
-                "prompt_length": histogram(self.prompt_chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS"),
-                "response_length": histogram(self.response_chars, CHAR_BUCKETS, "LENGTH_UNIT_CHARACTERS"),
+                "prompt_length": prompt,
+                "response_length": response,
                 "role_counts": dict(self.roles.most_common()),
             }
         return out
@@ -171,20 +185,21 @@ class _SplitCollector:
 class StatisticsCollector:
     """Feed every example of the final version once; `per_split()` gives `SplitStatistics` dicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, counter: TokenCounter | None = None) -> None:
         self._splits: dict[Split, _SplitCollector] = {}
+        self._counter = counter
 
     def add(self, example: Example) -> None:
         collector = self._splits.get(example.split)
         if collector is None:
-            collector = self._splits[example.split] = _SplitCollector()
+            collector = self._splits[example.split] = _SplitCollector(self._counter)
         collector.add(example)
 
     def add_batch(self, batch: pa.RecordBatch, split: Split) -> None:
         """Feed rows of one split as an Arrow batch: column-wise, or row by row for chat rows."""
         collector = self._splits.get(split)
         if collector is None:
-            collector = self._splits[split] = _SplitCollector()
+            collector = self._splits[split] = _SplitCollector(self._counter)
         if batch.column("messages").null_count < batch.num_rows:
             for example in batch_to_examples(batch):
                 collector.add(example)
@@ -193,6 +208,10 @@ class StatisticsCollector:
 
     def per_split(self) -> list[dict[str, Any]]:
         return [self._splits[s].result(s) for s in Split if s in self._splits]
+
+
+def _chars(texts: Sequence[str]) -> list[int]:
+    return [len(text) for text in texts]
 
 
 def _value_counts(values: pa.Array) -> dict[str, int]:

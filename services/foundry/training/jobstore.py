@@ -20,6 +20,7 @@ The layout, shared by the training service (which submits, watches and cancels) 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from foundry.runtime.manifest import utc_now_iso
 from foundry.runtime.objectstore import ObjectStore
 from foundry.training.loop.events import JobState
 from foundry.training.spec import JobSpec
+
+log = logging.getLogger("foundry.training.jobstore")
 
 JOBS_PREFIX = "jobs/"
 JSON_CONTENT_TYPE = "application/json"
@@ -318,6 +321,33 @@ class EventWriter:
 
     def log(self, message: str, **fields: Any) -> ProgressEvent:
         return self.append(EventKind.LOG, message=message, **fields)
+
+
+class FollowerWriter(EventWriter):
+    """The writer of a worker rank other than 0 under DDP: it reads the job's stream like an
+    `EventWriter` (seq, state), but stores nothing. Only rank 0 writes a job's events, state,
+    checkpoints and model version; what another rank is asked to write goes to its local log,
+    and its state is tracked as if written."""
+
+    def __init__(self, store: ObjectStore, job_id: str, rank: int) -> None:
+        super().__init__(store, job_id)
+        self.rank = rank
+
+    def append(self, kind: str, *, state: JobState | None = None, **fields: Any) -> ProgressEvent:
+        if kind not in EventKind.ALL:
+            raise ValueError(f"unknown event kind {kind!r}")
+        event = ProgressEvent(
+            seq=self.seq,
+            job_id=self.job_id,
+            time=utc_now_iso(),
+            kind=kind,
+            state=(state or self.current_state).value,
+            **fields,
+        )
+        log.info("job %s rank %d (not stored): %s %s", self.job_id, self.rank, kind, event.message)
+        if state is not None:
+            self.current_state = state
+        return event
 
 
 # --- cancel ------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from typing import Any, Literal, TypeVar
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
+from foundry.training.chat.templates import NAMED_TEMPLATES
 from foundry.training.metrics import METRIC_KEYS
 
 D = TypeVar("D")
@@ -393,6 +394,12 @@ def _violations(spec: JobSpec) -> list[FieldViolation]:
         )
     need(
         spec.causal_lm.exact_match_max_tokens >= 0, "causal_lm.exact_match_max_tokens", "must not be negative"
+    )
+    name = spec.causal_lm.chat_template_name
+    need(
+        not name or name in NAMED_TEMPLATES,
+        "causal_lm.chat_template_name",
+        f"unknown template {name!r}; use one of {', '.join(NAMED_TEMPLATES)}",
     )
     return bad
 

@@ -20,6 +20,9 @@ shape as a real one (`config.json`, `model.safetensors`, `tokenizer.json`,
 
 Default size: hidden 32, 2 layers, 2 heads, intermediate 64, 128 positions: about 10 k
 parameters plus the embeddings, fast enough for CPU tests on 2 cores.
+
+`chat_examples(path)` reads an OpenAI-messages JSONL file (tests/fixtures/chat) into chat
+examples, split 4:1:1 (for the tiny causal LMs below).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -38,7 +42,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from foundry.runtime.examples import Example, Split, Task
+from foundry.runtime.examples import ChatMessage, Example, Split, Task
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -147,7 +151,37 @@ def _model_for(config: BertConfig, task: Task | None, labels: Sequence[str]) -> 
     raise ValueError(f"tiny_bert builds encoders only, not {task.value}")
 
 
-__all__ = ["SPECIAL_TOKENS", "build_vocab", "tiny_bert", "tiny_bert_config", "vocab_from_texts"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "build_vocab",
+    "chat_examples",
+    "tiny_bert",
+    "tiny_bert_config",
+    "tiny_causal_lm",
+    "train_bpe_tokenizer",
+    "vocab_from_texts",
+]
+
+# --- chat examples ---------------------------------------------------------------------------------
+
+
+def chat_examples(path: str | Path, *, split_every: int = 6) -> list[Example]:
+    """The conversations of an OpenAI-messages JSONL file as chat examples; of every
+    `split_every` rows, the last but one goes to validation and the last to test."""
+    import json
+
+    examples = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
+        record = json.loads(line)
+        position = i % split_every
+        split = (
+            Split.TEST
+            if position == split_every - 1
+            else (Split.VALIDATION if position == split_every - 2 else Split.TRAIN)
+        )
+        messages = [ChatMessage(m["role"], m["content"]) for m in record["messages"]]
+        examples.append(Example(id=str(record.get("id", f"chat-{i}")), split=split, messages=messages))
+    return examples
 
 
 def synthetic_ner_examples(
@@ -178,3 +212,108 @@ def synthetic_ner_examples(
         split = Split.TRAIN if i % 6 < 4 else (Split.VALIDATION if i % 6 == 4 else Split.TEST)
         examples.append(Example(id=f"ex-{i}", split=split, tokens=tokens, tags=tags))
     return examples
+
+
+# --- tiny causal LMs (chat SFT, generation) ----------------------------------------------------
+
+#: special tokens of the tiny causal tokenizers: end of text (also padding), the ChatML markers
+CAUSAL_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+#: ChatML, the tiny causal models' chat template (generation stops at `<|im_end|>`)
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 400) -> Any:
+    """A byte-level BPE `tokenizers.Tokenizer` trained on `texts` (every byte is a token, so any
+    text encodes), with `CAUSAL_SPECIAL_TOKENS` first (ids 0, 1, 2)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(CAUSAL_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(texts), trainer)
+    return tokenizer
+
+
+def tiny_causal_lm(
+    folder: str | Path,
+    texts: Iterable[str],
+    *,
+    arch: str = "llama",
+    seed: int = 0,
+    vocab_size: int = 400,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    num_key_value_heads: int = 2,
+    intermediate_size: int = 64,
+    max_position_embeddings: int = 256,
+) -> Path:
+    """Write a tiny causal LM (`arch` "llama": LlamaForCausalLM with grouped-query attention, or
+    "gpt2": GPT2LMHeadModel) with a byte-level BPE tokenizer trained on `texts`, the ChatML chat
+    template and a generation config (eos: `<|im_end|>` and `<|endoftext|>`) as a Hugging Face
+    folder; return it. The same arguments give the same bytes."""
+    from transformers import (
+        GenerationConfig,
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    bpe = train_bpe_tokenizer(texts, vocab_size)
+    end_of_text, eos = bpe.token_to_id("<|endoftext|>"), bpe.token_to_id("<|im_end|>")
+    ids = {"pad_token_id": end_of_text, "bos_token_id": end_of_text, "eos_token_id": eos}
+    model: PreTrainedModel
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if arch == "llama":
+            model = LlamaForCausalLM(
+                LlamaConfig(
+                    vocab_size=bpe.get_vocab_size(),
+                    hidden_size=hidden_size,
+                    num_hidden_layers=num_hidden_layers,
+                    num_attention_heads=num_attention_heads,
+                    num_key_value_heads=num_key_value_heads,
+                    intermediate_size=intermediate_size,
+                    max_position_embeddings=max_position_embeddings,
+                    **ids,
+                )
+            )
+        elif arch == "gpt2":
+            model = GPT2LMHeadModel(
+                GPT2Config(
+                    vocab_size=bpe.get_vocab_size(),
+                    n_embd=hidden_size,
+                    n_layer=num_hidden_layers,
+                    n_head=num_attention_heads,
+                    n_inner=intermediate_size,
+                    n_positions=max_position_embeddings,
+                    **ids,
+                )
+            )
+        else:
+            raise ValueError(f"arch must be 'llama' or 'gpt2', not {arch!r}")
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+        eos_token_id=[eos, end_of_text], pad_token_id=end_of_text, bos_token_id=end_of_text
+    )
+    model.save_pretrained(target)
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.save_pretrained(target)
+    return target

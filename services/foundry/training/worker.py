@@ -20,6 +20,20 @@ exits 0 on succeeded or cancelled, 1 on failed; a Kubernetes Job runs the same c
    `models/<name>/<version_id>/`, then the `ModelVersion` manifest (promoted, or rejected when
    fp32 parity fails), and the final event SUCCEEDED with the version id;
 6. any exception: state FAILED with the error message.
+
+Under torchrun (world size above 1, DDP; `DistContext.from_env`) every rank runs `run_job`, but
+only rank 0 writes to the object store: the events and the job's state, the token cache, the
+checkpoints, the model version. The other ranks read what they need, train, and take part in
+the collectives; their `FollowerWriter` stores nothing and their loop sink is a `NullSink`. Rank
+0 goes first where something is filled for all (the base-model cache, the token cache, the
+local checkpoint folder, which the ranks share: one node or a shared volume). Only rank 0 polls
+the cancel marker; the loop's `any_rank` at every step hands its answer to every rank, so all
+stop at the same step. After training the other ranks return; rank 0 exports and records.
+
+Chat (causal LM) jobs take the same steps with their own pieces (`foundry.training.chat`): the
+chat template is resolved before encoding and enters the cache key, the model is
+`AutoModelForCausalLM`, the checkpoint carries the template and a generation config, and the
+export is ONNX with a key/value cache whose gate is greedy token equality with PyTorch.
 """
 
 from __future__ import annotations
@@ -31,7 +45,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,23 +63,30 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.base_models import get_base_model, materialize
+from foundry.training.chat.encode import ChatEncoder
+from foundry.training.chat.model import load_causal_lm, save_chat_checkpoint, stop_token_ids
+from foundry.training.chat.templates import ChatTemplate, resolve_template
+from foundry.training.chat.version import export_chat
 from foundry.training.data.batching import eval_batches
-from foundry.training.data.cache import load_or_encode
+from foundry.training.data.cache import SplitEncoder, load_or_encode
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import LabelMap, label_map_for
 from foundry.training.data.tokenizer import TokenizerInfo
 from foundry.training.export import ExportSettings, MetricFn, export_model
-from foundry.training.jobstore import EventKind, EventWriter, JobRecord
+from foundry.training.jobstore import EventKind, EventWriter, FollowerWriter, JobRecord
 from foundry.training.loop import (
     CheckpointEvent,
     DistContext,
     EvalEvent,
+    EventSink,
     JobState,
     LoopOptions,
+    NullSink,
     StateEvent,
     StepEvent,
     evaluate,
+    latest_checkpoint,
     load_weights,
     plot_curves,
     resolve_precision,
@@ -241,19 +262,24 @@ def run_job(
     """Run job `job_id` to its end and return its final state (see the module docstring)."""
     opts = options or WorkerOptions()
     record = jobstore.get_job(store, job_id)
-    writer = EventWriter(store, job_id)
-    if writer.current_state in (JobState.SUCCEEDED, JobState.CANCELLED):
-        return writer.current_state
+    dist = DistContext.from_env(device=opts.device)
     try:
-        return _run(store, settings, record, Path(local_dir), writer, opts)
-    except Exception as exc:  # every failure ends the job as FAILED, with its message
-        log.exception("job %s failed", job_id)
-        message = f"{type(exc).__name__}: {exc}"
+        writer = EventWriter(store, job_id) if dist.is_main else FollowerWriter(store, job_id, dist.rank)
+        finished = writer.current_state in (JobState.SUCCEEDED, JobState.CANCELLED)
+        if dist.any_rank(dist.is_main and finished):  # rank 0's view decides for all
+            return writer.current_state
         try:
-            writer.state(JobState.FAILED, message)
-        except Exception:  # the store itself is gone: nothing more to record
-            log.exception("could not record the failure of job %s", job_id)
-        return JobState.FAILED
+            return _run(store, settings, record, Path(local_dir), writer, opts, dist)
+        except Exception as exc:  # every failure ends the job as FAILED, with its message
+            log.exception("job %s failed on rank %d", job_id, dist.rank)
+            message = f"{type(exc).__name__}: {exc}"
+            try:
+                writer.state(JobState.FAILED, message)
+            except Exception:  # the store itself is gone: nothing more to record
+                log.exception("could not record the failure of job %s", job_id)
+            return JobState.FAILED
+    finally:
+        dist.shutdown()
 
 
 def _run(
@@ -263,8 +289,10 @@ def _run(
     local_dir: Path,
     writer: EventWriter,
     opts: WorkerOptions,
+    dist: DistContext,
 ) -> JobState:
     spec, job_id = record.spec, record.job_id
+    main = dist.is_main  # under DDP only rank 0 writes to the store (the others' writer stores nothing)
     resumed = writer.seq > 0 and writer.current_state is not JobState.QUEUED
     writer.state(JobState.RUNNING, "worker started" + (" again (resuming)" if resumed else ""))
     local_dir.mkdir(parents=True, exist_ok=True)
@@ -277,25 +305,30 @@ def _run(
             reason="DATASET_TASK_MISMATCH",
         )
     label_map = label_map_for(spec.task, dataset.label_set)
-    base_folder, base_ref = _resolve_base_model(store, settings, spec, local_dir)
+    scratch = local_dir if main else local_dir / f"rank-{dist.rank}"
+    base_folder, base_ref = dist.main_first(lambda: _resolve_base_model(store, settings, spec, scratch))
     writer.log(f"base model {base_ref['kind']} {base_ref['name']}@{base_ref['version_id'][:12]}")
 
     hf_tokenizer = load_tokenizer(base_folder)
     tokenizer = TokenizerInfo.of(hf_tokenizer)
-    splits = _encode_splits(store, dataset, spec, tokenizer, label_map, writer)
+    template = _chat_template(spec, hf_tokenizer) if spec.task is Task.CHAT else None
+    if template is not None:
+        writer.log(f"chat template {template.origin} (sha256 {template.sha256[:12]})")
+    encoder = ChatEncoder(template, tokenizer) if template is not None else None
+    splits = dist.main_first(  # rank 0 fills the token cache, the others find it there
+        lambda: _encode_splits(store, dataset, spec, tokenizer, label_map, writer, encoder, store_miss=main)
+    )
     train_split = splits[spec.train_split]
     eval_split = splits.get(spec.eval_split)
 
     model = _build_model(base_folder, spec, label_map)
-    checkpoint_root = local_dir / "checkpoints"
-    shutil.rmtree(checkpoint_root, ignore_errors=True)
-    checkpoint_root.mkdir(parents=True)
-    resume_from = jobstore.download_checkpoint(store, job_id, checkpoint_root)
+    checkpoint_root = local_dir / "checkpoints"  # shared by the ranks (one node or a shared volume)
+    resume_from = dist.main_first(lambda: _checkpoint_folder(store, job_id, checkpoint_root, main))
     if resume_from is not None:
         writer.log(f"resuming from stored checkpoint {resume_from.name}")
-    sink = StoreSink(writer, store, job_id, opts)
-    poller = CancelPoller(store, job_id, opts.cancel_poll_s)
-    dist = DistContext.from_env(device=opts.device) if opts.device else None
+    sink: EventSink = StoreSink(writer, store, job_id, opts) if main else NullSink()
+    # rank 0 polls the cancel marker; the loop's any_rank() hands its answer to every rank
+    poller: Callable[[], bool] = CancelPoller(store, job_id, opts.cancel_poll_s) if main else _never
     result = train(
         spec,
         model,
@@ -309,6 +342,8 @@ def _run(
         should_stop=poller,
         options=LoopOptions(log_every_steps=1, dist=dist),
     )
+    if not main:  # trained and took part in every collective; rank 0 records the outcome
+        return result.state
     if result.state is JobState.CANCELLED:
         if writer.current_state is not JobState.CANCELLED:
             writer.state(
@@ -329,7 +364,10 @@ def _run(
     as_module.to(torch.device("cpu")).train(False)
     out = local_dir / "model"
     shutil.rmtree(out, ignore_errors=True)
-    save_checkpoint(merged, hf_tokenizer, out / "hf")
+    if template is not None:
+        save_chat_checkpoint(merged, hf_tokenizer, template, out / "hf")
+    else:
+        save_checkpoint(merged, hf_tokenizer, out / "hf")
 
     metrics = _final_metrics(merged, splits, spec, tokenizer, label_map, result.to_dict())
     (out / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, sort_keys=True), "utf-8")
@@ -344,7 +382,22 @@ def _run(
 
     status, reason, parity = PROMOTED, "", None
     parity_split = eval_split or train_split
-    if spec.export.onnx:
+    if spec.export.onnx and template is not None:
+        writer.append(EventKind.EXPORT, step=result.steps, message="exporting ONNX with a key/value cache")
+        chat = export_chat(
+            merged,
+            out,
+            parity_split,
+            opset=spec.export.opset,
+            int8=spec.export.int8,
+            stop_ids=stop_token_ids(hf_tokenizer, template),
+            max_new_tokens=spec.causal_lm.exact_match_max_tokens,
+        )
+        parity = {**chat.parity, "split": spec.eval_split.value if eval_split else spec.train_split.value}
+        if not chat.passed:
+            status, reason = REJECTED, chat.reason
+        writer.append(EventKind.EXPORT, step=result.steps, message=chat.message)
+    elif spec.export.onnx:
         writer.append(EventKind.EXPORT, step=result.steps, message="exporting ONNX and checking parity")
         batches = _parity_batches(parity_split, tokenizer, spec.batch_size)
         exported = export_model(
@@ -448,6 +501,9 @@ def _encode_splits(
     tokenizer: TokenizerInfo,
     label_map: LabelMap,
     writer: EventWriter,
+    encoder: SplitEncoder | None = None,
+    *,
+    store_miss: bool = True,
 ) -> dict[Split, EncodedSplit]:
     wanted = list(dict.fromkeys([spec.train_split, spec.eval_split, Split.TEST]))
     splits: dict[Split, EncodedSplit] = {}
@@ -459,7 +515,16 @@ def _encode_splits(
                     reason="EMPTY_TRAIN_SPLIT",
                 )
             continue
-        encoded, hit = load_or_encode(store, dataset, split, tokenizer, spec.sequence_length, label_map)
+        encoded, hit = load_or_encode(
+            store,
+            dataset,
+            split,
+            tokenizer,
+            spec.sequence_length,
+            label_map,
+            encoder=encoder,
+            store_miss=store_miss,
+        )
         limit = spec.max_train_examples if split is spec.train_split else spec.max_eval_examples
         if limit and encoded.num_examples > limit:
             encoded = encoded.subset(np.arange(limit))
@@ -471,8 +536,38 @@ def _encode_splits(
     return splits
 
 
+def _checkpoint_folder(store: ObjectStore, job_id: str, root: Path, main: bool) -> Path | None:
+    """The checkpoint to resume from. Rank 0 empties `root` and downloads the stored one into it;
+    the other ranks (called after it) find that one there."""
+    if not main:
+        return latest_checkpoint(root)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return jobstore.download_checkpoint(store, job_id, root)
+
+
+def _never() -> bool:
+    return False
+
+
+def _chat_template(spec: JobSpec, tokenizer: Any) -> ChatTemplate:
+    options = spec.causal_lm
+    return resolve_template(
+        tokenizer,
+        template=options.chat_template,
+        name=options.chat_template_name,
+        default_system_prompt=options.default_system_prompt,
+        last_turn_only=options.last_turn_only,
+    )
+
+
 def _build_model(folder: Path, spec: JobSpec, label_map: LabelMap) -> nn.Module:
-    model: nn.Module = load_task_model(folder, spec.task, label_map.labels, seed=spec.seed)
+    model: nn.Module
+    if spec.task is Task.CHAT:
+        checkpointing = spec.causal_lm.gradient_checkpointing
+        model = load_causal_lm(folder, seed=spec.seed, gradient_checkpointing=checkpointing)
+    else:
+        model = load_task_model(folder, spec.task, label_map.labels, seed=spec.seed)
     if spec.freeze.embeddings or spec.freeze.first_n_layers:
         freeze(model, embeddings=spec.freeze.embeddings, first_n_layers=spec.freeze.first_n_layers)
     if spec.method is TrainingMethod.LORA:
@@ -526,6 +621,7 @@ def _final_metrics(
             dist=dist,
             batch_size=2 * spec.batch_size,
             multilabel_threshold=spec.multilabel_threshold,
+            exact_match_max_tokens=spec.causal_lm.exact_match_max_tokens,
         )
         per_split[split.value] = evaluation.metrics
         details[split.value] = evaluation.details
@@ -652,7 +748,7 @@ def _kind_of(path: str) -> tuple[str, str]:
         return _KINDS[path]
     name = path.rsplit("/", 1)[-1]
     media = "application/json" if name.endswith(".json") else "application/octet-stream"
-    if name.startswith(("tokenizer", "special_tokens", "vocab")):
+    if name.startswith(("tokenizer", "special_tokens", "vocab", "chat_template")):
         return ArtifactKind.TOKENIZER, media
     return ArtifactKind.CHECKPOINT, media
 

@@ -6,7 +6,9 @@ encoding format): `cache_key` hashes exactly these, and the split is stored at
 
     cache/tokenized/<key>/<split>.npz
 
-through `ObjectStore` (its sha256 recorded on write and verified on every read). Two jobs that
+through `ObjectStore` (its sha256 recorded on write and verified on every read). A task with its
+own encoding (chat: a template renders each conversation first) passes a `SplitEncoder`, whose
+`fingerprint` joins the key fields. Two jobs that
 encode the same split at the same time write the same bytes; either write wins.
 
 A cached object that fails verification (its bytes no longer match their recorded sha256, or
@@ -18,11 +20,12 @@ told to fail (`rebuild_corrupt=False`).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from foundry.runtime.datasets import iter_examples
 from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
-from foundry.runtime.examples import Split
+from foundry.runtime.examples import Example, Split
 from foundry.runtime.hashing import canonical_json_sha256
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
@@ -37,6 +40,15 @@ CACHE_PREFIX = "cache/tokenized/"
 #: bump whenever `encode_split` would give different arrays for the same inputs
 ENCODING_FORMAT = 1
 NPZ_CONTENT_TYPE = "application/x-npz"
+
+
+class SplitEncoder(Protocol):
+    """An encoding of its own for a task (chat): what identifies it, and the encoding itself."""
+
+    @property
+    def fingerprint(self) -> dict[str, Any]: ...
+
+    def encode(self, examples: Sequence[Example], max_length: int) -> EncodedSplit: ...
 
 
 def cache_key(
@@ -98,9 +110,12 @@ def load_or_encode(
     *,
     overflow: Overflow = Overflow.WINDOW,
     rebuild_corrupt: bool = True,
+    encoder: SplitEncoder | None = None,
+    store_miss: bool = True,
 ) -> tuple[EncodedSplit, bool]:
     """The encoded `split` of a dataset version, from the cache when it is there (hit True),
-    else encoded from the version's shards and stored for the next job (hit False).
+    else encoded from the version's shards and stored for the next job (hit False; with
+    `store_miss=False` it is not stored: a worker rank other than 0 writes nothing).
 
     `tokenizer` is a `TokenizerInfo` or a fast tokenizer to wrap in one."""
     info = tokenizer if isinstance(tokenizer, TokenizerInfo) else TokenizerInfo.of(tokenizer)
@@ -110,6 +125,8 @@ def load_or_encode(
             reason="DATASET_TASK_MISMATCH",
         )
     fields = _key_fields(manifest.version_id, info, max_length, label_map, overflow)
+    if encoder is not None:
+        fields.update(encoder.fingerprint)
     key = canonical_json_sha256(fields)
     try:
         cached = load_cached(store, key, split)
@@ -121,7 +138,11 @@ def load_or_encode(
     if cached is not None:
         return cached, True
     examples = list(iter_examples(store, manifest, splits=[split]))
-    encoded = encode_split(examples, info, label_map, max_length, overflow=overflow)
-    meta = {"key": key, "split": split.value, "dataset": str(manifest.ref), **fields}
-    store.put_bytes(cache_object_key(key, split), encoded.to_npz(meta), content_type=NPZ_CONTENT_TYPE)
+    if encoder is not None:
+        encoded = encoder.encode(examples, max_length)
+    else:
+        encoded = encode_split(examples, info, label_map, max_length, overflow=overflow)
+    if store_miss:
+        meta = {"key": key, "split": split.value, "dataset": str(manifest.ref), **fields}
+        store.put_bytes(cache_object_key(key, split), encoded.to_npz(meta), content_type=NPZ_CONTENT_TYPE)
     return encoded, False

@@ -12,6 +12,13 @@ normalizes and reports with:
   of every micro-batch of the window and divides by the window's total `num_label_tokens`
   (across ranks too under DDP), so that each labeled token weighs the same however the window
   was cut into micro-batches.
+
+Chat (causal LM): `labels` are the next-token targets, shifted per conversation (position t holds
+the label of token t + 1; the last token of a conversation and every non-assistant token hold
+`IGNORE_INDEX`), so the loss is the same cross-entropy over positions as token classification.
+With `pack_length` the rows of a batch are packed into shared sequences of at most that many
+tokens (`foundry.training.chat.packing`): `position_ids` restart per conversation and
+`attention_mask` is a 4D block-causal mask that keeps attention inside each conversation.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy.typing as npt
 import torch
 
 from foundry.runtime.examples import Task
+from foundry.training.chat.packing import block_causal_mask, pack_rows
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX
 from foundry.training.data.tokenizer import TokenizerInfo
@@ -39,12 +47,16 @@ class Batch:
     labels: torch.Tensor
     num_tokens: int
     num_label_tokens: int
+    #: packed chat batches: positions restarting per conversation (else None)
+    position_ids: torch.Tensor | None = None
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         """The keyword arguments of the model's forward (labels left out: the loop owns the loss)."""
         inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
         if self.token_type_ids is not None:
             inputs["token_type_ids"] = self.token_type_ids
+        if self.position_ids is not None:
+            inputs["position_ids"] = self.position_ids
         return inputs
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
@@ -61,6 +73,7 @@ class Batch:
             labels=move(self.labels),
             num_tokens=self.num_tokens,
             num_label_tokens=self.num_label_tokens,
+            position_ids=None if self.position_ids is None else move(self.position_ids),
         )
 
 
@@ -74,8 +87,10 @@ class Collator:
         *,
         with_token_type_ids: bool | None = None,
         pad_to_multiple_of: int | None = None,
+        pack_length: int | None = None,
     ) -> None:
         self.encoded = encoded
+        self.pack_length = pack_length
         self.pad_token_id = tokenizer.pad_token_id
         self.with_token_type_ids = (
             tokenizer.uses_token_type_ids if with_token_type_ids is None else with_token_type_ids
@@ -86,9 +101,9 @@ class Collator:
         encoded = self.encoded
         index = np.asarray(rows, np.int64)
         positions, lengths = encoded.token_positions(index)
-        width = int(lengths.max()) if index.size else 0
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        if encoded.task is Task.CHAT:
+            return self._chat(index, positions, lengths)
+        width = self._width(int(lengths.max()) if index.size else 0)
         mask = np.arange(width)[None, :] < lengths[:, None]
         input_ids = np.full((index.size, width), self.pad_token_id, np.int64)
         input_ids[mask] = encoded.input_ids[positions]
@@ -116,4 +131,52 @@ class Collator:
             labels=label_tensor,
             num_tokens=int(lengths.sum()),
             num_label_tokens=num_label_tokens,
+        )
+
+    def _width(self, longest: int) -> int:
+        if self.pad_to_multiple_of:
+            return -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        return longest
+
+    def _chat(
+        self, index: npt.NDArray[np.int64], positions: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+    ) -> Batch:
+        """A chat batch: next-token targets per conversation, one row each or packed."""
+        encoded = self.encoded
+        total = int(lengths.sum())
+        ends = np.cumsum(lengths)
+        targets = np.full(total, IGNORE_INDEX, np.int64)
+        targets[:-1] = encoded.labels[positions][1:]
+        targets[ends[lengths > 0] - 1] = IGNORE_INDEX
+        if self.pack_length:
+            sequence, start, count = pack_rows(lengths, self.pack_length)
+        else:
+            sequence, start, count = np.arange(index.size), np.zeros(index.size, np.int64), index.size
+        row = np.repeat(np.arange(index.size), lengths)
+        within = np.arange(total) - np.repeat(ends - lengths, lengths)
+        column = start[row] + within
+        width = self._width(int((start + lengths).max()) if index.size else 0)
+        input_ids = np.full((count, width), self.pad_token_id, np.int64)
+        input_ids[sequence[row], column] = encoded.input_ids[positions]
+        labels = np.full((count, width), IGNORE_INDEX, np.int64)
+        labels[sequence[row], column] = targets
+        position_ids: torch.Tensor | None = None
+        if self.pack_length:
+            segments = np.full((count, width), -1, np.int64)
+            segments[sequence[row], column] = row
+            attention = block_causal_mask(segments)
+            places = np.zeros((count, width), np.int64)
+            places[sequence[row], column] = within
+            position_ids = torch.from_numpy(places)
+        else:
+            attention = torch.from_numpy((np.arange(width)[None, :] < lengths[:, None]).astype(np.int64))
+        return Batch(
+            rows=index,
+            input_ids=torch.from_numpy(input_ids),
+            attention_mask=attention,
+            token_type_ids=None,
+            labels=torch.from_numpy(labels),
+            num_tokens=total,
+            num_label_tokens=int(np.count_nonzero(targets != IGNORE_INDEX)),
+            position_ids=position_ids,
         )

@@ -9,6 +9,8 @@ milliseconds:
 - `labels`: token classification: int32, flat, aligned with `input_ids`: the word's label id on
   the first sub-token of each word, `IGNORE_INDEX` (-100) elsewhere (other sub-tokens, special
   tokens); text classification: int32 `(rows,)`; multi-label: float32 multi-hot `(rows, labels)`;
+  chat: int32, flat, aligned with `input_ids`: the token's own id on assistant tokens (unshifted),
+  `IGNORE_INDEX` elsewhere (see `foundry.training.chat.encode`);
 - `word_ids` (int32, flat, aligned with `input_ids`; token classification only): the index of
   the word a token belongs to within its example, -1 for special tokens;
 - `row_example` (int32, rows): the example a row comes from (a long sentence can be split into
@@ -67,7 +69,7 @@ class EncodingStats:
     num_truncated_examples: int
     #: whole words lost to truncation (token classification)
     num_truncated_words: int
-    #: tokens cut by truncation (text classification)
+    #: tokens cut by truncation (text classification, chat)
     num_truncated_tokens: int
     #: examples split into several rows (token classification, window overflow)
     num_windowed_examples: int
@@ -130,9 +132,14 @@ class EncodedSplit:
         """The token ids of one row."""
         return self.input_ids[self.offsets[index] : self.offsets[index + 1]]
 
+    @property
+    def token_aligned_labels(self) -> bool:
+        """Whether `labels` is flat and aligned with `input_ids` (token classification, chat)."""
+        return self.task in (Task.TOKEN_CLASSIFICATION, Task.CHAT)
+
     def label_tokens_per_row(self) -> Int64:
         """Positions per row that carry a label (1 per row for classification)."""
-        if self.task is not Task.TOKEN_CLASSIFICATION:
+        if not self.token_aligned_labels:
             return np.ones(self.num_rows, np.int64)
         counted = np.concatenate([[0], np.cumsum(self.labels != IGNORE_INDEX)])
         return np.asarray(counted[self.offsets[1:]] - counted[self.offsets[:-1]], np.int64)
@@ -211,6 +218,9 @@ class EncodedSplit:
             labels = _gather(self.labels, self.offsets, rows)[0]
             word_ids = _gather(self.word_ids, self.offsets, rows)[0]
             word_labels, word_offsets = _gather(self.word_labels, self.word_offsets, keep)
+        elif self.task is Task.CHAT:
+            labels = _gather(self.labels, self.offsets, rows)[0]
+            word_ids, word_labels, word_offsets = self.word_ids, self.word_labels, self.word_offsets
         else:
             labels, word_ids, word_labels, word_offsets = (
                 self.labels[rows],
@@ -275,7 +285,7 @@ class EncodedSplit:
             "offsets": self.offsets.ndim == 1 and self.offsets[0] == 0 and self.offsets[-1] == tokens,
             "row_example": self.row_example.shape == (rows,)
             and (rows == 0 or 0 <= self.row_example.min() <= self.row_example.max() < examples),
-            "labels": self.labels.shape[0] == (tokens if token_task else rows),
+            "labels": self.labels.shape[0] == (tokens if self.token_aligned_labels else rows),
             "word_ids": self.word_ids.size == (tokens if token_task else 0),
             "word_offsets": self.word_offsets.shape == ((examples + 1,) if token_task else (1,))
             and self.word_offsets[-1] == self.word_labels.size,

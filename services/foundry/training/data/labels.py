@@ -4,6 +4,7 @@
   The dataset's label set may name entity types or tags ("PER" or "B-PER"/"I-PER"); both give
   the same map. `O` is always id 0, so a word that never got a prediction decodes to `O`.
 - text classification and multi-label: the dataset's labels, sorted.
+- chat: no labels (the targets are tokens).
 
 The same label set always gives the same map, so the map is part of the tokenization cache key
 and is stored with the model (`id2label` / `label2id` of its Hugging Face config).
@@ -74,4 +75,6 @@ def label_map_for(task: Task, label_set: Iterable[str]) -> LabelMap:
                 reason="EMPTY_LABEL_SET",
             )
         return LabelMap(task, tuple(sorted(names)))
+    if task is Task.CHAT:  # a causal LM predicts tokens: no classes
+        return LabelMap(task, ())
     raise InvalidArgumentError(f"task {task.value} has no label map", reason="UNSUPPORTED_TASK")

@@ -14,15 +14,18 @@ cases without branches.
 - `wrap(model)`: the model under `DistributedDataParallel`, or the model itself;
 - `no_sync(model, skip)`: DDP's `no_sync()` for the micro-batches of an accumulation window
   before its last (their gradients are all-reduced once, with the last backward);
-- `barrier()`, `shutdown()` (only a group this context created is destroyed).
+- `barrier()`, `shutdown()` (only a group this context created is destroyed);
+- `main_first(fn)`: `fn()` on rank 0, then, after a barrier, on the other ranks (rank 0 fills a
+  cache or a shared folder that the others then find ready).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.distributed as torch_dist
@@ -30,6 +33,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from foundry.runtime.errors import FailedPreconditionError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,15 @@ class DistContext:
     def barrier(self) -> None:
         if self.distributed:
             torch_dist.barrier()
+
+    def main_first(self, fn: Callable[[], T]) -> T:
+        """`fn()` on rank 0 first, then (after a barrier) on every other rank; each returns its own."""
+        if self.is_main:
+            value = fn()
+        self.barrier()
+        if not self.is_main:
+            value = fn()
+        return value
 
     def shutdown(self) -> None:
         """Destroy the process group if this context created it."""

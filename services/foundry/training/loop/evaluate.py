@@ -1,7 +1,7 @@
 """Evaluation during training: loss and the task's metrics on an encoded split.
 
 Rows are batched by length (`data.batching.eval_batches`, sharded across ranks), run in eval
-mode under the training precision without gradients, and their predictions written into one
+mode under the training precision in `torch.inference_mode`, and their predictions written into one
 array aligned with the split (each position is filled by exactly one rank, the others leave 0,
 so a single all-reduce sum gives every rank the full predictions and the same metrics):
 
@@ -10,7 +10,9 @@ so a single all-reduce sum gives every rank the full predictions and the same me
   precision / recall / F1 (strict IOB2, seqeval's), macro, per type, token accuracy, over the
   words of every example, whatever the tokenizer did to them;
 - text classification: argmax per example → accuracy, macro F1, confusion matrix;
-- multi-label: sigmoid per class → micro / macro F1 at the job's threshold.
+- multi-label: sigmoid per class → micro / macro F1 at the job's threshold;
+- chat: argmax per token → exact match of short assistant turns (greedy decoding's, see
+  `foundry.training.chat.metrics`), and `eval_perplexity` = exp(`eval_loss`).
 
 `eval_loss` is normalized like the training loss (per label token / example). `Evaluation`
 carries the flat metrics (what events, the objective and early stopping use) and the full
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from foundry.runtime.examples import Task
+from foundry.training.chat.metrics import exact_match, perplexity
 from foundry.training.data.batching import eval_batches
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
@@ -60,6 +63,7 @@ def evaluate(
     dist: DistContext,
     batch_size: int,
     multilabel_threshold: float = 0.5,
+    exact_match_max_tokens: int = 32,
 ) -> Evaluation:
     """Evaluate `model` on `split` (every rank must call it; all get the same result)."""
     started = time.perf_counter()
@@ -70,7 +74,7 @@ def evaluate(
     predictions = _empty_predictions(split, label_map)
     loss_total, label_tokens = 0.0, 0
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             for rows in eval_batches(split.lengths, batch_size, rank=dist.rank, world_size=dist.world_size):
                 batch = collator(rows).to(dist.device, non_blocking=True)
                 logits = forward_logits(module, batch, policy)
@@ -81,15 +85,20 @@ def evaluate(
         module.train(was_training)
     loss_total, label_tokens_f = dist.all_reduce_sum([loss_total, float(label_tokens)])
     gathered = dist.all_reduce_tensor(torch.from_numpy(predictions)).numpy()
-    details = _metrics(split, gathered, label_map, multilabel_threshold)
+    if task is Task.CHAT:
+        details = exact_match(split, gathered, exact_match_max_tokens)
+    else:
+        details = _metrics(split, gathered, label_map, multilabel_threshold)
     flat = {key: float(value) for key, value in details.items() if key.startswith("eval_")}
     flat["eval_loss"] = loss_total / max(label_tokens_f, 1.0)
     details["eval_loss"] = flat["eval_loss"]
+    if task is Task.CHAT:
+        flat["eval_perplexity"] = details["eval_perplexity"] = perplexity(flat["eval_loss"])
     return Evaluation(metrics=flat, details=details, seconds=time.perf_counter() - started)
 
 
 def _empty_predictions(split: EncodedSplit, label_map: LabelMap) -> npt.NDArray[Any]:
-    if split.task is Task.TOKEN_CLASSIFICATION:
+    if split.token_aligned_labels:
         return np.zeros(split.input_ids.size, np.int64)
     if split.task is Task.MULTILABEL_CLASSIFICATION:
         return np.zeros((split.num_rows, label_map.num_labels), np.float64)
@@ -100,7 +109,7 @@ def _record(
     split: EncodedSplit, rows: npt.NDArray[np.int64], logits: torch.Tensor, out: npt.NDArray[Any]
 ) -> None:
     """Write this batch's predictions into the split-aligned array `out`."""
-    if split.task is Task.TOKEN_CLASSIFICATION:
+    if split.token_aligned_labels:
         split.scatter(rows, logits.argmax(dim=-1).cpu().numpy(), out)
     elif split.task is Task.MULTILABEL_CLASSIFICATION:
         out[rows] = torch.sigmoid(logits.float()).cpu().numpy()

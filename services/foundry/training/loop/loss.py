@@ -16,7 +16,8 @@ factor undoes that), where the window's label-token count is known before the fi
 (the collator counts it, the ranks sum it in one all-reduce).
 
 Per task: token classification sums the cross-entropy of the labeled positions (the first
-sub-token of each word); single-label classification one cross-entropy per example;
+sub-token of each word); chat the cross-entropy of the next-token targets of the assistant
+turns (the collator shifts them); single-label classification one cross-entropy per example;
 multi-label the mean binary cross-entropy over the classes, one term per example (Hugging
 Face's `BCEWithLogitsLoss` mean, for one batch). The logits are cast to fp32 first.
 """
@@ -36,7 +37,12 @@ from foundry.training.data.labels import IGNORE_INDEX
 from foundry.training.loop.distributed import no_sync
 from foundry.training.loop.precision import PrecisionPolicy
 
-TRAINABLE_TASKS = (Task.TOKEN_CLASSIFICATION, Task.TEXT_CLASSIFICATION, Task.MULTILABEL_CLASSIFICATION)
+TRAINABLE_TASKS = (
+    Task.TOKEN_CLASSIFICATION,
+    Task.TEXT_CLASSIFICATION,
+    Task.MULTILABEL_CLASSIFICATION,
+    Task.CHAT,
+)
 
 
 def check_task(task: Task) -> None:

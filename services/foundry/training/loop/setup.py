@@ -60,7 +60,7 @@ def check_inputs(
             f"the job's task is {spec.task.value}, but {', '.join(wrong)}", reason="TASK_MISMATCH"
         )
     num_labels = getattr(getattr(unwrap(model), "config", None), "num_labels", None)
-    if num_labels is not None and num_labels != label_map.num_labels:
+    if label_map.labels and num_labels is not None and num_labels != label_map.num_labels:
         raise FailedPreconditionError(
             f"the model has {num_labels} labels, the label map {label_map.num_labels}",
             reason="LABEL_COUNT_MISMATCH",

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from foundry.runtime.errors import FailedPreconditionError
+from foundry.runtime.examples import Task
 from foundry.training.data.batching import train_batches
 from foundry.training.data.collate import Batch, Collator
 from foundry.training.data.encoded import EncodedSplit
@@ -124,7 +125,13 @@ class _Loop:
         self.root, self.options, self.dist = root, options, dist
         self.policy = resolve_precision(spec.precision, dist.device)
         pad = options.pad_to_multiple_of or (8 if dist.device.type == "cuda" else None)
-        self.collator = Collator(train, tokenizer_info, pad_to_multiple_of=pad)
+        packing = spec.task is Task.CHAT and spec.causal_lm.packing
+        self.collator = Collator(
+            train,
+            tokenizer_info,
+            pad_to_multiple_of=pad,
+            pack_length=spec.sequence_length if packing else None,
+        )
         self.eval_collator = Collator(eval, tokenizer_info, pad_to_multiple_of=pad) if eval else None
         micro = len(self._batches(0))
         self.plan = plan_steps(spec, micro)
@@ -301,6 +308,7 @@ class _Loop:
             dist=self.dist,
             batch_size=self.options.eval_batch_size or 2 * self.spec.batch_size,
             multilabel_threshold=self.spec.multilabel_threshold,
+            exact_match_max_tokens=self.spec.causal_lm.exact_match_max_tokens,
         )
         self.state.last_metrics, self.state.last_details = evaluation.metrics, evaluation.details
         self.state.last_eval_step = self.state.step

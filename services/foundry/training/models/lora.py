@@ -8,7 +8,8 @@ when it has one (sequence classification on BERT-like models feeds the pooler in
 classifier; a frozen pooler never trained for the task would cap the quality).
 
 The adapted modules default to peft's table for the architecture (BERT: `query`, `value`),
-else to the attention projections found by name.
+else to the attention projections found by name. A causal LM (chat) gets peft's CAUSAL_LM task
+and no head copy: its LM head is the (usually tied) output embedding, which stays as it is.
 
 `merge_for_export` folds the adapters into the weights and unwraps the head copies
 (`merge_and_unload`), giving the plain transformers model that checkpoints, ONNX export and
@@ -85,13 +86,16 @@ def apply_lora(model: PreTrainedModel, task: Task, settings: LoraSettings | None
     settings.validate()
     targets = list(settings.target_modules) or default_target_modules(model)
     _check_targets_exist(model, targets)
+    causal = task is Task.CHAT  # the LM head is tied to the embeddings: no head copy to train
     config = LoraConfig(
-        task_type=TaskType.TOKEN_CLS if task is Task.TOKEN_CLASSIFICATION else TaskType.SEQ_CLS,
+        task_type=TaskType.CAUSAL_LM
+        if causal
+        else (TaskType.TOKEN_CLS if task is Task.TOKEN_CLASSIFICATION else TaskType.SEQ_CLS),
         r=settings.r,
         lora_alpha=settings.alpha,  # type: ignore[arg-type]  # annotated int, used as a float scale
         lora_dropout=settings.dropout,
         target_modules=targets,
-        modules_to_save=find_head_modules(model),
+        modules_to_save=None if causal else find_head_modules(model),
     )
     peft_model = get_peft_model(model, config)
     if not isinstance(peft_model, PeftModel):  # pragma: no cover - get_peft_model returns one
