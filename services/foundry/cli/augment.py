@@ -20,17 +20,8 @@ from foundry.cli.grpc_client import call_metadata, channel
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.settings import Settings
 
-#: the demo's NER recipe (Dai and Adel 2020's four operators)
-NER_RECIPE: dict[str, Any] = {
-    "operators": [
-        {"operator": "mention_replacement", "params": {"rate": 0.5}, "probability": 0.5},
-        {"operator": "label_wise_token_replacement", "params": {"rate": 0.15}, "probability": 0.3},
-        {"operator": "synonym_replacement", "params": {"rate": 0.2}, "probability": 0.3},
-        {"operator": "segment_shuffle", "params": {"rate": 0.3}, "probability": 0.2},
-    ],
-    "multiplier": 1,
-    "seed": 13,
-}
+#: the demo's NER recipe (Dai and Adel 2020's four operators), the one the README shows
+NER_RECIPE = Path(__file__).resolve().parents[3] / "examples" / "recipes" / "ner.yaml"
 
 
 def parse_recipe(data: dict[str, Any], where: str = "--recipe") -> recipe_pb2.Recipe:
@@ -95,9 +86,9 @@ def summary(console: Console, response: pb.AugmentResponse) -> None:
 
 def run_demo_stage(settings: Settings, console: Console, dataset_version_id: str) -> str:
     """Augment the demo's WNUT-17 version with the NER recipe; return the new version id."""
-    console.rule("augment WNUT-17 (mention and token replacement, synonyms, segment shuffle)")
+    console.rule("5. augment WNUT-17 (mention and token replacement, synonyms, segment shuffle)")
     response = augment(
-        settings, console, f"wnut17@{dataset_version_id}", parse_recipe(NER_RECIPE), "wnut17-aug"
+        settings, console, f"wnut17@{dataset_version_id}", load_recipe(NER_RECIPE), "wnut17-aug"
     )
     summary(console, response)
     return response.dataset_version.version_id

