@@ -17,7 +17,8 @@ COPY services ./services
 RUN pip install ".[${EXTRAS}]" \
  && if [ "$EXTRAS" = "gpu" ]; then pip install "$ONNXRUNTIME_GPU_SPEC"; fi \
  && pip check \
- && python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'transformers') if u.find_spec(m)]; sys.exit(f'{bad} must not be in the inference image' if bad else 0)"
+ && python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'transformers') if u.find_spec(m)]; sys.exit(f'{bad} must not be in the inference image' if bad else 0)" \
+ && python -c "import foundry.inference.__main__"  # the service's whole import graph is installed
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0

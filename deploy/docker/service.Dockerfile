@@ -18,7 +18,8 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 RUN if [ -n "$TORCH_SPEC" ]; then pip install --index-url "$TORCH_INDEX_URL" "$TORCH_SPEC"; fi \
  && pip install ".${EXTRAS:+[$EXTRAS]}" \
- && pip check
+ && pip check \
+ && python -c "import foundry.ingestion.__main__, foundry.labeling.__main__"  # also in the slim image
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0

@@ -195,13 +195,22 @@ def augment(
 def train(
     dataset: str = typer.Option(..., help="NAME or NAME@VERSION_ID of the dataset version"),
     base_model: str = typer.Option(..., "--base-model", help="imported base model: NAME or NAME@VERSION_ID"),
-    task: str = typer.Option("ner", help="ner, classification or multilabel"),
+    task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
     name: str = typer.Option("", "--name", help="the model's name; default: the dataset's"),
     epochs: int | None = typer.Option(None, help="passes over the training split (default 3)"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="optimizer steps; overrides --epochs"),
     lr: float | None = typer.Option(None, "--lr", help="peak learning rate"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="examples per micro-batch"),
     lora: bool = typer.Option(False, "--lora", help="train LoRA adapters (and the task head)"),
+    chat_template: str = typer.Option(
+        "",
+        "--chat-template",
+        help="chat: a named template (chatml, llama-3, zephyr); default: the tokenizer's",
+    ),
+    packing: bool = typer.Option(False, "--packing", help="chat: pack short conversations into one sequence"),
+    spec_file: Path | None = typer.Option(
+        None, "--spec", help="YAML or JSON of JobSpec fields (every hyperparameter); the flags override it"
+    ),
     detach: bool = typer.Option(False, "--detach", help="submit and return without following"),
     request_id: str = typer.Option("", "--request-id", help="idempotency key; default: a fresh UUID"),
 ) -> None:
@@ -218,6 +227,9 @@ def train(
             learning_rate=lr,
             batch_size=batch_size,
             lora=lora,
+            chat_template=chat_template,
+            packing=packing,
+            spec_file=spec_file,
         )
         job = train_mod.submit(settings, spec, request_id).job
         console.print(f"job {job.job_id} submitted")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import yaml
 from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import (
@@ -69,14 +70,18 @@ def build_spec(
     learning_rate: float | None = None,
     batch_size: int | None = None,
     lora: bool = False,
+    chat_template: str = "",
+    packing: bool = False,
+    spec_file: Path | None = None,
 ) -> training_spec_pb2.JobSpec:
+    """A JobSpec from `spec_file` (YAML or JSON of JobSpec fields, if given), then the flags."""
     dataset_name, dataset_version = split_ref(dataset)
     base_name, base_version = split_ref(base_model)
-    spec = training_spec_pb2.JobSpec(
-        task=parse_task(task),
-        dataset=refs_pb2.DatasetRef(name=dataset_name, version_id=dataset_version),
-        model_name=name,
-    )
+    spec = load_spec_file(spec_file) if spec_file is not None else training_spec_pb2.JobSpec()
+    spec.task = parse_task(task)
+    spec.dataset.CopyFrom(refs_pb2.DatasetRef(name=dataset_name, version_id=dataset_version))
+    if name:
+        spec.model_name = name
     spec.base_model.imported.CopyFrom(refs_pb2.ModelRef(name=base_name, version_id=base_version))
     if epochs is not None:
         spec.epochs = epochs
@@ -88,6 +93,22 @@ def build_spec(
         spec.batch_size = batch_size
     if lora:
         spec.method = training_spec_pb2.TRAINING_METHOD_LORA
+    if chat_template:
+        spec.causal_lm.chat_template_name = chat_template
+    if packing:
+        spec.causal_lm.packing = True
+    return spec
+
+
+def load_spec_file(path: Path) -> training_spec_pb2.JobSpec:
+    """The fields of `foundry.common.v1.JobSpec` from a YAML or JSON file."""
+    spec = training_spec_pb2.JobSpec()
+    try:
+        json_format.ParseDict(yaml.safe_load(path.read_text("utf-8")) or {}, spec)
+    except (OSError, yaml.YAMLError, json_format.ParseError) as exc:
+        raise InvalidArgumentError(
+            f"bad spec file {path}: {exc}", violations=[FieldViolation("--spec", str(exc))]
+        ) from exc
     return spec
 
 

@@ -9,11 +9,11 @@ can be trained for the task).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -244,14 +244,15 @@ class TrainingCore:
             views.append(view)
         return sorted(views, key=lambda v: (v.record.created_at, v.record.job_id), reverse=True)
 
-    def watch(self, job_id: str, after_seq: int = 0) -> Iterator[list[ProgressEvent]]:
+    async def watch(self, job_id: str, after_seq: int = 0) -> AsyncIterator[list[ProgressEvent]]:
         """Batches of events with seq > after_seq, as they are written, until the one that
-        carries a final state (polling the store; the caller stops when it goes away)."""
-        self._record(job_id)
+        carries a final state. Polls the store with one short read per poll in a worker thread
+        and waits on the event loop, so a watcher holds no thread while its job is quiet."""
+        await asyncio.to_thread(self._record, job_id)
         seen = after_seq
-        state = jobstore.job_state(self.store, job_id)
+        state = await asyncio.to_thread(jobstore.job_state, self.store, job_id)
         while True:
-            new = jobstore.read_events(self.store, job_id, seen)  # reads only the new ones
+            new = await asyncio.to_thread(jobstore.read_events, self.store, job_id, seen)
             if new:
                 seen = new[-1].seq
                 state = state_of(new) if any(e.state for e in new) else state
@@ -259,7 +260,7 @@ class TrainingCore:
             if state in TERMINAL_STATES:
                 return
             if not new:
-                time.sleep(self.settings.training_poll_interval_s)
+                await asyncio.sleep(self.settings.training_poll_interval_s)
 
     def cancel(self, job_id: str, reason: str = "") -> JobView:
         view = self.get_job(job_id)

@@ -44,8 +44,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def WatchJob(
         self, request: pb.WatchJobRequest, context: Context
     ) -> AsyncIterator[pb.WatchJobResponse]:
-        batches = self.core.watch(request.job_id, request.after_seq)
-        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        async for batch in self.core.watch(request.job_id, request.after_seq):
             for event in batch:
                 yield pb.WatchJobResponse(event=convert.event_to_pb(event))
 
