@@ -9,7 +9,9 @@ same LOADING → READY / FAILED states and readiness announcements.
 
 Object-store work and session creation run in worker threads; Predict tokenizes on the event
 loop (the Rust tokenizer takes microseconds), sends every window of every input through the
-model's `Batcher`, and decodes. A bad input fails its own request only; an unknown model is
+model's `Batcher`, and decodes. ModelInfer's caller-padded tensors run in a worker thread, at
+most the model's `max_queue_size` at once (an `InFlightLimit`; one more is RESOURCE_EXHAUSTED,
+as from a full batcher queue). A bad input fails its own request only; an unknown model is
 NOT_FOUND, a known one that is not loaded FAILED_PRECONDITION.
 """
 
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from foundry.inference.admission import InFlightLimit
 from foundry.inference.batcher import Batcher
 from foundry.inference.bundle import ModelBundle, Variant, fetch_bundle
 from foundry.inference.decode import Prediction, classification, entities, sigmoid, softmax
@@ -80,6 +83,8 @@ class InferenceCore:
         self.generation = generation
         self.cache_dir = settings.inference_cache_dir or settings.cache_dir / "models"
         self._loading: dict[ModelKey, asyncio.Task[LoadedModel]] = {}
+        #: each loaded encoder model's bound on ModelInfer requests in flight
+        self.tensor_limits: dict[ModelKey, InFlightLimit] = {}
 
     # --- model management ------------------------------------------------------------------------
 
@@ -143,7 +148,11 @@ class InferenceCore:
         bundle, model, encoder = await asyncio.to_thread(self._open, entry.key, entry.settings)
         pad_id = encoder.tokenizer.token_to_id("[PAD]") or 0
         entry.bundle, entry.model, entry.encoder = bundle, model, encoder
-        entry.batcher = Batcher(model.run, entry.settings.batch, pad_id=pad_id, per_token=model.per_token)
+        batch = entry.settings.batch
+        entry.batcher = Batcher(model.run, batch, pad_id=pad_id, per_token=model.per_token)
+        self.tensor_limits[entry.key] = InFlightLimit(
+            batch.max_queue_size, retry_after_s=max(batch.max_queue_delay_s, 0.01)
+        )
         entry.provider = model.provider
 
     async def _load_chat(self, entry: LoadedModel) -> None:
@@ -198,6 +207,7 @@ class InferenceCore:
             await self.registry.announce(entry.key)
             if entry.batcher is not None:
                 await entry.batcher.close()
+            self.tensor_limits.pop(entry.key, None)
             if entry.task is Task.CHAT and self.generation is not None:
                 await self.generation.unload(name, version_id, entry.key.variant)
             self.registry.remove(entry.key)
@@ -278,7 +288,8 @@ class InferenceCore:
     async def infer_tensors(
         self, entry: LoadedModel, input_ids: npt.NDArray[np.int64], attention_mask: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float32]:
-        """The graph's logits for a caller's padded batch (shapes and ids checked first)."""
+        """The graph's logits for a caller's padded batch (shapes and ids checked first); at most
+        the model's `max_queue_size` such requests at once, else `ResourceExhaustedError`."""
         bundle, model, encoder, _ = entry.serving()
         violations = []
         if input_ids.ndim != 2 or input_ids.shape[0] < 1 or input_ids.shape[1] < 1:
@@ -307,7 +318,8 @@ class InferenceCore:
             raise InvalidArgumentError(
                 "invalid ModelInfer inputs", reason="INVALID_TENSOR", violations=violations
             )
-        return await asyncio.to_thread(model.run, input_ids, attention_mask)
+        async with self.tensor_limits[entry.key].hold():
+            return await asyncio.to_thread(model.run, input_ids, attention_mask)
 
 
 def _encode(encoder: Encoder, item: PredictInput, token_task: bool) -> Encoded:

@@ -28,7 +28,7 @@ from foundry.api.common.v1 import example_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as inference_pb
 from foundry.augmentation.__main__ import build
 from foundry.augmentation.inference_client import agreement
-from foundry.augmentation.testing import wnut
+from foundry.augmentation.testing import ChatServer, rewriting_reply, wnut
 from foundry.ingestion.tags import is_valid_iob2
 from foundry.runtime import datasets
 from foundry.runtime.convert import example_from_pb
@@ -261,6 +261,68 @@ async def test_model_based_operators_use_a_base_model_from_the_store(
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "masked-LM head" in (
         err.value.details() or ""
     )
+
+
+async def test_augment_paraphrases_through_the_configured_llm_endpoint(settings: Settings) -> None:
+    """The LLM path end to end: the service configured (FOUNDRY_LLM_*) with a real local
+    OpenAI-compatible server; Augment stores the server's paraphrases with their labels, provenance
+    naming the operator and the parent, and the operator's counts."""
+    rows = [
+        Example(id=f"r{i}", split=split, text=text, label=label)
+        for i, (split, text, label) in enumerate(
+            [
+                (Split.TRAIN, "Great food and friendly staff", "pos"),
+                (Split.TRAIN, "Awful service, cold soup", "neg"),
+                (Split.TRAIN, "The view alone is worth it", "pos"),
+                (Split.VALIDATION, "Never again", "neg"),
+            ]
+        )
+    ]
+    with ChatServer(rewriting_reply).running() as llm:
+        local = settings.model_copy(
+            update={"grpc_port": 0, "metrics_port": 0, "llm_base_url": llm.url, "llm_model": "para-7b"}
+        )
+        server = FoundryServer(local, build(local))
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                stub = pb_grpc.AugmentationServiceStub(channel)
+                store = ObjectStore.from_settings(local)
+                version_id = datasets.write_dataset_version(
+                    store, "reviews", Task.TEXT_CLASSIFICATION, rows, label_set=["neg", "pos"]
+                ).version_id
+                response = await stub.Augment(
+                    pb.AugmentRequest(
+                        dataset=refs_pb2.DatasetRef(name="reviews", version_id=version_id),
+                        recipe=recipe_pb2.Recipe(operators=[step("paraphrase")], seed=3),
+                        output_name="reviews-para",
+                    )
+                )
+        finally:
+            await server.drain(0)
+    assert len(llm.requests) == 3  # one per training example; validation untouched
+    assert {r["model"] for r in llm.requests} == {"para-7b"}
+    assert {r["path"] for r in llm.requests} == {"/v1/chat/completions"}
+    version = response.dataset_version
+    assert response.created and [(p.name, p.version_id) for p in version.parents] == [("reviews", version_id)]
+    assert (version.counts.train, version.counts.validation) == (6, 1)
+    steps = {s.step: s for s in response.steps}
+    assert list(steps) == ["paraphrase", "acceptance"]
+    paraphrase = steps["paraphrase"]
+    assert (paraphrase.rows_in, paraphrase.rows_modified, paraphrase.rows_created) == (3, 3, 3)
+    assert dict(paraphrase.counters) == {"requests": 3, "unchanged": 0}
+    assert steps["acceptance"].rows_created == 3
+    manifest = datasets.get_manifest(store, "reviews-para", version.version_id)
+    new = {
+        e.provenance.parent_ids[0]: e
+        for e in datasets.iter_examples(store, manifest)
+        if e.id not in {r.id for r in rows}
+    }
+    assert {p: (e.text, e.label, e.split, e.provenance.operation) for p, e in new.items()} == {
+        "r0": ("In other words: great food and friendly staff", "pos", Split.TRAIN, "augment:paraphrase"),
+        "r1": ("In other words: awful service, cold soup", "neg", Split.TRAIN, "augment:paraphrase"),
+        "r2": ("In other words: the view alone is worth it", "pos", Split.TRAIN, "augment:paraphrase"),
+    }
 
 
 # --- the consistency filter against a served model -----------------------------------------------

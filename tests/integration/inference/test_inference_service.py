@@ -5,7 +5,10 @@ unload, and the Open Inference Protocol through the real `tritonclient`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -18,6 +21,8 @@ from served import Served, served
 
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
+from foundry.api.inference.v2 import grpc_predict_v2_pb2 as oip_pb
+from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
 from foundry.inference.bundle import Variant
 from foundry.inference.core import InferenceCore
 from foundry.inference.registry import ModelKey
@@ -105,22 +110,31 @@ async def test_load_list_and_predict_entities_with_offsets_into_the_callers_text
     assert response.model.version_id == models.ner.version_id
     assert response.variant == model_pb2.MODEL_VARIANT_FP32
     assert [p.id for p in response.predictions] == ["t0", "t1", "t2", "t3", "w0", "w1"]
-    found = 0
-    for prediction, text in zip(response.predictions, texts + [" ".join(w) for w in words], strict=True):
+    originals = texts + [" ".join(w) for w in words]  # pre-tokenized: the words, one space apart
+    spans = [{(e.type, e.text, e.start, e.end) for e in p.entities} for p in response.predictions]
+    for prediction, text in zip(response.predictions, originals, strict=True):
         assert prediction.windows == 1
         for entity in prediction.entities:  # offsets are code points into the caller's text
             assert text[entity.start : entity.end] == entity.text and entity.text.strip() == entity.text
             assert entity.type in ("LOC", "PER") and 0 < entity.score <= 1
-            found += 1
-    assert found >= 4  # the model learned its synthetic data
+    for prediction, w in zip(response.predictions[4:], words, strict=True):
+        for entity in prediction.entities:  # and word indices into the caller's words
+            assert " ".join(w[entity.token_start : entity.token_end]) == entity.text
+    # For each input, an entity the model finds, at its exact code-point span: after CJK characters
+    # or an emoji (one code point each, though 3 or 4 UTF-8 bytes; an emoji is 2 UTF-16 units),
+    # after two spaces and a tab, and a CJK entity itself.
+    assert ("PER", "Alice", 0, 5) in spans[0] and ("LOC", "Paris", 15, 20) in spans[0]
+    assert ("LOC", "Rome", 16, 20) in spans[1]  # "😀 Alice flew to Rome yesterday 🎉"
+    assert ("PER", "Carol", 8, 13) in spans[2]  # "we met  Carol\tin New York"
+    assert ("PER", "Dave", 12, 16) in spans[3]  # "北京 is where Dave works 🎉"
     per_word = response.predictions[4]
-    assert {(e.type, e.text, e.token_start, e.token_end) for e in per_word.entities} >= {
-        ("LOC", "san diego", 3, 5)
+    assert ("LOC", "san diego", 3, 5) in {
+        (e.type, e.text, e.token_start, e.token_end) for e in per_word.entities
     }
-    spans = [{(e.type, e.text, e.start, e.end) for e in p.entities} for p in response.predictions]
-    assert spans[1] & {("PER", "Alice", 2, 7), ("LOC", "Rome", 16, 20)}  # an emoji is one code point
-    assert ("LOC", "北京", 15, 17) in spans[5]
-    assert ("PER", "Carol", 8, 13) in spans[2]  # two spaces and a tab are kept
+    assert ("LOC", "北京", 15, 17) in spans[5]  # "😀 erin flew to 北京"
+    assert {(e.text, e.token_start, e.token_end) for e in response.predictions[5].entities} >= {
+        ("北京", 4, 5)
+    }
 
 
 async def test_long_inputs_are_read_in_windows_never_cut(service: Service) -> None:
@@ -323,6 +337,66 @@ async def test_tritonclient_model_infer_returns_the_logits_of_predicts_model(
     assert "INVALID_ARGUMENT" in await asyncio.to_thread(bad_call, "INT32", list(ids.shape))
     assert "INVALID_ARGUMENT" in await asyncio.to_thread(bad_call, "INT64", [1, 2, 3])
     assert "NOT_FOUND" in await asyncio.to_thread(lambda: _status_of_unknown(service.port))
+
+
+T = TypeVar("T")
+
+
+class AnnouncingExecutor(ThreadPoolExecutor):
+    """A thread pool that sets `submitted` (an asyncio event) when work is handed to it."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers)
+        self.submitted = asyncio.Event()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.submitted.set()  # (called on the event loop's thread, by run_in_executor)
+        return super().submit(fn, *args, **kwargs)
+
+
+def model_infer_request(ids: np.ndarray) -> oip_pb.ModelInferRequest:
+    tensors = [
+        oip_pb.ModelInferRequest.InferInputTensor(name=name, datatype="INT64", shape=list(ids.shape))
+        for name in ("input_ids", "attention_mask")
+    ]
+    raw = [ids.astype("<i8").tobytes(), np.ones_like(ids).astype("<i8").tobytes()]
+    return oip_pb.ModelInferRequest(model_name="tiny-cls", inputs=tensors, raw_input_contents=raw)
+
+
+async def test_model_infer_beyond_the_models_queue_size_is_refused(service: Service) -> None:
+    """ModelInfer is bounded by the model's max_queue_size like Predict: with one request in
+    flight (held waiting for the only worker thread) and max_queue_size 1, the next is
+    RESOURCE_EXHAUSTED at once; the held one is then answered, and so is the next one."""
+    await load(service, "tiny-cls", max_queue_size=1)
+    entry = service.core.registry.ready("tiny-cls")
+    assert entry is not None
+    limit = service.core.tensor_limits[entry.key]
+    _, model, encoder, _ = entry.serving()
+    ids = encoder.sequence("great movie loved it").windows[0].ids[None, :]
+    stub = oip_grpc.GRPCInferenceServiceStub(service.channel)
+    loop = asyncio.get_running_loop()
+    executor = AnnouncingExecutor(max_workers=1)
+    loop.set_default_executor(executor)  # this test's loop only
+    gate = threading.Event()
+    blocker = loop.run_in_executor(None, gate.wait)  # the only worker thread is busy
+    try:
+        executor.submitted.clear()
+        held = asyncio.ensure_future(stub.ModelInfer(model_infer_request(ids)))
+        # (the timeouts guard against a hang; nothing depends on them)
+        await asyncio.wait_for(executor.submitted.wait(), 60)  # the held one waits for the thread
+        assert limit.in_flight == 1
+        with pytest.raises(grpc.aio.AioRpcError) as full:
+            await stub.ModelInfer(model_infer_request(ids), timeout=60)
+        assert full.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "queue is full" in (full.value.details() or "") and limit.rejected == 1
+    finally:
+        gate.set()
+        await blocker
+    expected = model.run(ids, np.ones_like(ids))
+    for response in (await held, await stub.ModelInfer(model_infer_request(ids))):
+        logits = np.frombuffer(response.raw_output_contents[0], "<f4").reshape(expected.shape)
+        np.testing.assert_array_equal(logits, expected)
+    assert limit.in_flight == 0 and limit.rejected == 1
 
 
 def _status_of_unknown(port: int) -> str:
