@@ -19,7 +19,7 @@ def test_configuration_table_matches_settings() -> None:
 
 def test_makefile_targets_named_in_readme_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
-    named = set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", (ROOT / "README.md").read_text(), flags=re.M))
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.M))
+    named = set(re.findall(r"(?:^|`)make ([a-z][a-z0-9-]*)", (ROOT / "README.md").read_text(), flags=re.M))
     assert {"demo", "test"} <= named
     assert named <= targets, named - targets
