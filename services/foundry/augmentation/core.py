@@ -131,15 +131,7 @@ class AugmentationCore:
     # --- reads -------------------------------------------------------------------------------------
 
     def get(self, name: str, version_id: str = "") -> DatasetManifest:
-        validate_dataset_name(name)
-        if version_id:
-            return datasets.get_manifest(self.store, name, version_id)
-        versions = datasets.list_versions(self.store, name)
-        if not versions:
-            raise NotFoundError(
-                f"dataset {name!r} has no versions", reason="DATASET_NOT_FOUND", metadata={"name": name}
-            )
-        return versions[0]
+        return datasets.resolve_version(self.store, name, version_id)
 
     def _augmenter(self, recipe: Recipe, task: Task) -> Augmenter:
         recipe.check()

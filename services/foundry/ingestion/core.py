@@ -17,7 +17,7 @@ from foundry.ingestion.spool import Spool
 from foundry.ingestion.steps import StepReport
 from foundry.ingestion.tokencount import TokenCounter, load_token_counter
 from foundry.runtime import datasets
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
@@ -341,15 +341,7 @@ class IngestionCore:
     # --- reads -------------------------------------------------------------------------------------
 
     def get(self, name: str, version_id: str = "") -> DatasetManifest:
-        validate_dataset_name(name)
-        if version_id:
-            return datasets.get_manifest(self.store, name, version_id)
-        versions = datasets.list_versions(self.store, name)
-        if not versions:
-            raise NotFoundError(
-                f"dataset {name!r} has no versions", reason="DATASET_NOT_FOUND", metadata={"name": name}
-            )
-        return versions[0]
+        return datasets.resolve_version(self.store, name, version_id)
 
     def list_versions(self, name: str = "", task: Task | None = None) -> list[DatasetManifest]:
         """Every version of `name`, newest first; without a name, the newest version of each dataset."""

@@ -12,6 +12,7 @@ from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.ingestion import convert
 from foundry.ingestion.core import IngestionCore, IngestSpec
+from foundry.runtime import paging
 from foundry.runtime.convert import (
     example_from_pb,
     example_to_pb,
@@ -25,7 +26,6 @@ SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
 #: one ReadExamples message stays under 1 MiB
 MAX_RESPONSE_BYTES = 1024 * 1024 - 64 * 1024
 DEFAULT_READ_BATCH = 256
-DEFAULT_PAGE_SIZE = 50
 MAX_PREVIEW_BYTES = 1024 * 1024
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -88,13 +88,10 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     ) -> pb.ListDatasetsResponse:
         task = task_from_pb(request.task) if request.task else None
         manifests = await asyncio.to_thread(self.core.list_versions, request.name, task)
-        start = _page_token(request.page_token)
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        page = manifests[start : start + size]
+        page, token = paging.page(manifests, request.page_token, request.page_size)
         full = request.view == pb.DATASET_VIEW_FULL
         return pb.ListDatasetsResponse(
-            dataset_versions=[manifest_to_pb(m, full=full) for m in page],
-            next_page_token=str(start + size) if start + size < len(manifests) else "",
+            dataset_versions=[manifest_to_pb(m, full=full) for m in page], next_page_token=token
         )
 
     async def ReadExamples(
@@ -141,13 +138,3 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             violations=[convert.violation_to_pb(v) for v in result.violations],
             format=request.source.format,
         )
-
-
-def _page_token(token: str) -> int:
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise InvalidArgumentError(
-            "invalid page token", violations=[FieldViolation("page_token", "not ours")]
-        )
-    return int(token)

@@ -26,7 +26,7 @@ from foundry.labeling.assignment import assign
 from foundry.labeling.project import Project, check_annotator_name, check_known_annotator, validate_annotation
 from foundry.labeling.store import AnnotationState, LabelingStore, PriorityItems
 from foundry.runtime import datasets
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Provenance, Split, Task
 from foundry.runtime.hashing import canonical_json_sha256
 from foundry.runtime.manifest import DatasetManifest, VersionRef, validate_name
@@ -131,12 +131,7 @@ class LabelingCore:
         return project
 
     def dataset(self, name: str, version_id: str = "") -> DatasetManifest:
-        if version_id:
-            return datasets.get_manifest(self.objects, name, version_id)
-        versions = datasets.list_versions(self.objects, validate_name(name))
-        if not versions:
-            raise NotFoundError(f"dataset {name!r} has no versions", reason="DATASET_NOT_FOUND")
-        return versions[0]
+        return datasets.resolve_version(self.objects, name, version_id)
 
     def project(self, project_id: str) -> Project:
         if not project_id:

@@ -14,6 +14,7 @@ from foundry.api.labeling.v1 import labeling_service_pb2_grpc as pb_grpc
 from foundry.labeling import convert
 from foundry.labeling.core import LabelingCore
 from foundry.labeling.modelwork import ModelWork
+from foundry.runtime import paging
 from foundry.runtime.convert import example_to_pb, manifest_to_pb
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 
@@ -28,12 +29,6 @@ Context = grpc.aio.ServicerContext[object, object]
 
 def _bad(field: str, message: str) -> InvalidArgumentError:
     return InvalidArgumentError(message, violations=[FieldViolation(field, message)])
-
-
-def _offset(token: str, field: str = "page_token") -> int:
-    if token and not token.isdigit():
-        raise _bad(field, "not a page token of ours")
-    return int(token or 0)
 
 
 class LabelingServicer(pb_grpc.LabelingServiceServicer):
@@ -59,10 +54,9 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         projects = await asyncio.to_thread(
             self.core.list_projects, request.dataset.name, request.dataset.version_id
         )
-        start, size = _offset(request.page_token), min(request.page_size or 50, 1000)
+        page, token = paging.page(projects, request.page_token, request.page_size)
         return pb.ListProjectsResponse(
-            projects=[convert.project_to_pb(p) for p in projects[start : start + size]],
-            next_page_token=str(start + size) if start + size < len(projects) else "",
+            projects=[convert.project_to_pb(p) for p in page], next_page_token=token
         )
 
     async def NextTasks(self, request: pb.NextTasksRequest, context: Context) -> pb.NextTasksResponse:
@@ -166,7 +160,7 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
                 await asyncio.to_thread(
                     self.core.store.put_aggregation, request.project_id, aggregation_id, payload
                 )
-        start = _offset(offset)
+        start = paging.offset(offset)
         items = list(response.aggregated_items)
         del response.aggregated_items[:]
         response.aggregated_items.extend(items[start : start + size])

@@ -210,6 +210,20 @@ def list_versions(store: ObjectStore, name: str) -> list[DatasetManifest]:
     return sorted(manifests, key=lambda m: (m.created_at, m.version_id), reverse=True)
 
 
+def resolve_version(store: ObjectStore, name: str, version_id: str = "") -> DatasetManifest:
+    """`name@version_id`, or the newest version of `name` when no id is given; NOT_FOUND
+    (reason DATASET_NOT_FOUND) when the dataset has no version."""
+    validate_dataset_name(name)
+    if version_id:
+        return get_manifest(store, name, version_id)
+    versions = list_versions(store, name)
+    if not versions:
+        raise NotFoundError(
+            f"dataset {name!r} has no versions", reason="DATASET_NOT_FOUND", metadata={"name": name}
+        )
+    return versions[0]
+
+
 def iter_batches(
     store: ObjectStore,
     manifest: DatasetManifest,

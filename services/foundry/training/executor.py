@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,36 @@ class JobExecutor(abc.ABC):
 
     def close(self) -> None:  # noqa: B027  # optional hook
         """Stop watching (workers keep running)."""
+
+
+class PollingMonitor:
+    """A daemon thread that calls `poll` every `interval_s` until `stop`; a failed poll is logged
+    and the next one runs. `ensure` (re)starts the thread when it is not running."""
+
+    def __init__(self, name: str, poll: Callable[[], None], interval_s: float) -> None:
+        self.name, self.poll, self.interval_s = name, poll, interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("executor poll failed", extra={"monitor": self.name})
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -139,8 +169,7 @@ class LocalExecutor(JobExecutor):
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
         self._running: dict[str, _Running] = {}
-        self._stop = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._monitor = PollingMonitor("local-executor", self.poll, settings.training_poll_interval_s)
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -149,7 +178,7 @@ class LocalExecutor(JobExecutor):
             if job_id not in self._queue and job_id not in self._running:
                 self._queue.append(job_id)
             self._fill_slots()
-        self._ensure_monitor()
+        self._monitor.ensure()
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -188,12 +217,10 @@ class LocalExecutor(JobExecutor):
                         self._queue.append(job_id)
         with self._lock:
             self._fill_slots()
-        self._ensure_monitor()
+        self._monitor.ensure()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=5)
+        self._monitor.stop()
 
     # --- workers ------------------------------------------------------------------------------
 
@@ -252,21 +279,7 @@ class LocalExecutor(JobExecutor):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    # --- the monitor --------------------------------------------------------------------------
-
-    def _ensure_monitor(self) -> None:
-        with self._lock:
-            if self._monitor is None or not self._monitor.is_alive():
-                self._stop.clear()
-                self._monitor = threading.Thread(target=self._watch, name="local-executor", daemon=True)
-                self._monitor.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.settings.training_poll_interval_s):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("executor poll failed")
+    # --- polling -----------------------------------------------------------------------------------
 
     def poll(self) -> None:
         """Reap finished workers, mark jobs whose worker died without a final state, fill slots."""

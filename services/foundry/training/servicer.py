@@ -4,24 +4,21 @@ object-store IO), convert back. Errors are domain errors, mapped by the intercep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import grpc
 
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
+from foundry.runtime import paging
 from foundry.runtime.convert import task_from_pb
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.training import convert
 from foundry.training.core import TrainingCore
 
 SERVICE = pb.DESCRIPTOR.services_by_name["TrainingService"]
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 Context = grpc.aio.ServicerContext[object, object]
-T = TypeVar("T")
 
 
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
@@ -55,7 +52,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         states = [convert.job_state_from_pb(s) for s in request.states]
         views = await asyncio.to_thread(self.core.list_jobs, states, request.model_name)
-        page, token = _page(views, request.page_token, request.page_size)
+        page, token = paging.page(views, request.page_token, request.page_size)
         return pb.ListJobsResponse(jobs=[convert.job_to_pb(v) for v in page], next_page_token=token)
 
     async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.GetModelResponse:
@@ -67,7 +64,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         manifests = await asyncio.to_thread(
             self.core.list_models, request.name, task, include_rejected=request.include_rejected
         )
-        page, token = _page(manifests, request.page_token, request.page_size)
+        page, token = paging.page(manifests, request.page_token, request.page_size)
         return pb.ListModelsResponse(
             model_versions=[convert.model_version_to_pb(m) for m in page], next_page_token=token
         )
@@ -106,22 +103,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self, request: pb.ListBaseModelsRequest, context: Context
     ) -> pb.ListBaseModelsResponse:
         manifests = await asyncio.to_thread(self.core.list_base_models, request.name)
-        page, token = _page(manifests, request.page_token, request.page_size)
+        page, token = paging.page(manifests, request.page_token, request.page_size)
         return pb.ListBaseModelsResponse(
             base_models=[convert.base_model_to_pb(m) for m in page], next_page_token=token
         )
-
-
-def _page(items: Sequence[T], token: str, size: int) -> tuple[Sequence[T], str]:
-    if token and not token.isdigit():
-        raise InvalidArgumentError(
-            "invalid page token", violations=[FieldViolation("page_token", "not ours")]
-        )
-    if size < 0:
-        raise InvalidArgumentError(
-            "negative page size", violations=[FieldViolation("page_size", "must be >= 0")]
-        )
-    start = int(token or 0)
-    size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    page = items[start : start + size]
-    return page, str(start + size) if start + size < len(items) else ""

@@ -54,8 +54,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from foundry.runtime.datasets import get_manifest, list_versions
-from foundry.runtime.errors import FailedPreconditionError, FoundryError, NotFoundError
+from foundry.runtime.datasets import resolve_version
+from foundry.runtime.errors import FailedPreconditionError, FoundryError
 from foundry.runtime.examples import Split, Task
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest
@@ -465,12 +465,7 @@ def _version_of_job(store: ObjectStore, record: JobRecord) -> ModelVersion | Non
 
 
 def _resolve_dataset(store: ObjectStore, spec: JobSpec) -> DatasetManifest:
-    if spec.dataset.version_id:
-        return get_manifest(store, spec.dataset.name, spec.dataset.version_id)
-    versions = list_versions(store, spec.dataset.name)
-    if not versions:
-        raise NotFoundError(f"dataset {spec.dataset.name} has no version", reason="DATASET_NOT_FOUND")
-    return versions[0]
+    return resolve_version(store, spec.dataset.name, spec.dataset.version_id)
 
 
 def _resolve_base_model(

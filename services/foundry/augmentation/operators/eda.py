@@ -5,7 +5,7 @@ chance that each word is deleted. The label is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -36,8 +36,15 @@ def _changes(alpha: float, n: int) -> int:
     return max(1, round(alpha * n))
 
 
-def _with_text(example: Example, words: list[str]) -> Example:
-    return replace(example, text=" ".join(words))
+def _rewrite_each(
+    batch: Sequence[Example], rewrite: Callable[[list[str]], list[str] | None]
+) -> list[Example]:
+    """Each example's white-space separated words through `rewrite`; None keeps the example."""
+    out: list[Example] = []
+    for example in batch:
+        words = rewrite((example.text or "").split())
+        out.append(example if words is None else replace(example, text=" ".join(words)))
+    return out
 
 
 class _SynonymEda(Operator[SynonymAlphaParams]):
@@ -58,18 +65,17 @@ class EdaSynonymReplacement(_SynonymEda):
     description = "EDA SR: replace alpha·n distinct words that have synonyms by a random synonym."
 
     def transform(self, batch: Sequence[Example], rng: np.random.Generator) -> list[Example]:
-        draw = Draws(rng)
-        table = self._table(batch)
-        out: list[Example] = []
-        for example in batch:
-            words = (example.text or "").split()
+        draw, table = Draws(rng), self._table(batch)
+
+        def rewrite(words: list[str]) -> list[str] | None:
             candidates = [i for i, w in enumerate(words) if w.lower() in table]
             draw.shuffle(candidates)
             for i in candidates[: _changes(self.params.alpha, len(words))]:
                 options = table[words[i].lower()]
                 words[i] = match_case(words[i], options[draw.index(len(options))])
-            out.append(_with_text(example, words) if candidates else example)
-        return out
+            return words if candidates else None
+
+        return _rewrite_each(batch, rewrite)
 
 
 class EdaRandomInsertion(_SynonymEda):
@@ -77,20 +83,18 @@ class EdaRandomInsertion(_SynonymEda):
     description = "EDA RI: alpha·n times, insert a synonym of a random word at a random position."
 
     def transform(self, batch: Sequence[Example], rng: np.random.Generator) -> list[Example]:
-        draw = Draws(rng)
-        table = self._table(batch)
-        out: list[Example] = []
-        for example in batch:
-            words = (example.text or "").split()
+        draw, table = Draws(rng), self._table(batch)
+
+        def rewrite(words: list[str]) -> list[str] | None:
             candidates = [w.lower() for w in words if w.lower() in table]
             if not candidates:
-                out.append(example)
-                continue
+                return None
             for _ in range(_changes(self.params.alpha, len(words))):
                 options = table[candidates[draw.index(len(candidates))]]
                 words.insert(draw.index(len(words) + 1), options[draw.index(len(options))])
-            out.append(_with_text(example, words))
-        return out
+            return words
+
+        return _rewrite_each(batch, rewrite)
 
 
 class EdaRandomSwap(Operator[AlphaParams]):
@@ -101,17 +105,16 @@ class EdaRandomSwap(Operator[AlphaParams]):
 
     def transform(self, batch: Sequence[Example], rng: np.random.Generator) -> list[Example]:
         draw = Draws(rng)
-        out: list[Example] = []
-        for example in batch:
-            words = (example.text or "").split()
+
+        def rewrite(words: list[str]) -> list[str] | None:
             if len(words) < 2:
-                out.append(example)
-                continue
+                return None
             for _ in range(_changes(self.params.alpha, len(words))):
                 i, j = draw.index(len(words)), draw.index(len(words))
                 words[i], words[j] = words[j], words[i]
-            out.append(_with_text(example, words))
-        return out
+            return words
+
+        return _rewrite_each(batch, rewrite)
 
 
 class EdaRandomDeletion(Operator[DeletionParams]):
@@ -122,17 +125,16 @@ class EdaRandomDeletion(Operator[DeletionParams]):
 
     def transform(self, batch: Sequence[Example], rng: np.random.Generator) -> list[Example]:
         draw = Draws(rng)
-        out: list[Example] = []
-        for example in batch:
-            words = (example.text or "").split()
+
+        def rewrite(words: list[str]) -> list[str] | None:
             if len(words) < 2:
-                out.append(example)
-                continue
+                return None
             kept = [w for w in words if draw() >= self.params.p]
             if not kept:
                 kept = [words[draw.index(len(words))]]
-            out.append(_with_text(example, kept) if len(kept) < len(words) else example)
-        return out
+            return kept if len(kept) < len(words) else None
+
+        return _rewrite_each(batch, rewrite)
 
 
 EDA_OPERATORS: tuple[type[Operator[Any]], ...] = (

@@ -32,7 +32,7 @@ from foundry.runtime.errors import UnavailableError
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.executor import ACTIVE_STATES, MAX_ATTEMPTS, JobExecutor
+from foundry.training.executor import ACTIVE_STATES, MAX_ATTEMPTS, JobExecutor, PollingMonitor
 from foundry.training.jobstore import EventWriter
 from foundry.training.k8s import jobs
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, describe, phase_of
@@ -202,14 +202,13 @@ class KubernetesExecutor(JobExecutor):
         self.max_attempts = max_attempts
         self._lock = threading.Lock()
         self._tracked: set[str] = set()
-        self._stop = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._monitor = PollingMonitor("k8s-executor", self.poll, settings.k8s_poll_interval_s)
 
     # --- the interface ------------------------------------------------------------------------------
 
     def submit(self, job_id: str) -> None:
         self._start(job_id)
-        self._ensure_monitor()
+        self._monitor.ensure()
 
     def cancel(self, job_id: str) -> None:
         for workload in self._workloads(job_id):
@@ -236,12 +235,10 @@ class KubernetesExecutor(JobExecutor):
             with self._lock:
                 self._tracked.add(job_id)
             self._settle(job_id, latest.get(job_id))
-        self._ensure_monitor()
+        self._monitor.ensure()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=5)
+        self._monitor.stop()
 
     # --- workloads -----------------------------------------------------------------------------------
 
@@ -273,21 +270,7 @@ class KubernetesExecutor(JobExecutor):
         self.store.put_bytes(jobstore.job_key(job_id), data, content_type=jobstore.JSON_CONTENT_TYPE)
         return bumped.attempts
 
-    # --- the monitor ---------------------------------------------------------------------------------
-
-    def _ensure_monitor(self) -> None:
-        with self._lock:
-            if self._monitor is None or not self._monitor.is_alive():
-                self._stop.clear()
-                self._monitor = threading.Thread(target=self._watch, name="k8s-executor", daemon=True)
-                self._monitor.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.settings.k8s_poll_interval_s):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("executor poll failed")
+    # --- polling -----------------------------------------------------------------------------------
 
     def poll(self) -> None:
         """One list call, then settle every tracked job."""
