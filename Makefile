@@ -7,25 +7,40 @@ VENV ?= .venv
 # The CPU build of torch lies on this machine's disk; on a GPU machine, e.g.:
 #   make test TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
 TORCH_SPEC ?= torch==2.13.0
+# Every other package comes from a committed, hashed lock (requirements/, written by `make lock`).
+# LOCK=latest installs the newest versions pyproject.toml allows instead (see test-latest).
+LOCK ?= requirements/dev.txt
 EXTRAS ?= dev,train,infer
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-STAMP := $(VENV)/.installed-$(shell echo '$(TORCH_SPEC) $(EXTRAS)' | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell (echo '$(TORCH_SPEC) $(EXTRAS) $(LOCK)'; cat $(LOCK) 2>/dev/null) | sha1sum | cut -c1-12)
 
-.PHONY: help venv demo test unit integration lint typecheck protos bench clean stack-up stack-down stack-status k8s-validate
+.PHONY: help venv lock test-latest demo test unit integration lint typecheck protos bench clean stack-up stack-down stack-status k8s-validate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(filter-out latest,$(LOCK))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_SPEC)
-	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+ifeq ($(LOCK),latest)
+	$(PIP) install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+else
+	$(PIP) install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+endif
+	$(PIP) check
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-venv: $(STAMP) ## create .venv with torch first, then the project and its extras
+venv: $(STAMP) ## create .venv: torch first, then every other package from the lock, then the project
+
+lock: $(STAMP) ## regenerate requirements/*.txt (keeps locked versions; UPGRADE=1 takes the newest allowed)
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/tools.txt
+	$(PY) tools/lock.py $(if $(UPGRADE),--upgrade)
+
+test-latest: ## the suite on the newest versions pyproject.toml allows (own venv; not part of make test)
+	$(MAKE) test VENV=.venv-latest LOCK=latest
 
 demo: $(STAMP) ## run the main job end to end on the embedded default (local S3, all services)
 	$(VENV)/bin/foundry demo

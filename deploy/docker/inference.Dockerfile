@@ -2,20 +2,21 @@
 # The inference service: ONNX Runtime, tokenizers and numpy, never torch (a build step checks).
 # Build from the repository root:
 #   docker build -f deploy/docker/inference.Dockerfile -t registry.example.com/sft-foundry/inference:0.1.0 .
-# EXTRAS=gpu (default) installs onnxruntime-gpu with the CUDA 12 and cuDNN 9 libraries from PyPI
-# (the driver comes from the node); --build-arg EXTRAS=infer builds the CPU variant (tag 0.1.0-cpu).
+# LOCK=gpu (default) installs the hashed lock requirements/gpu.txt: onnxruntime-gpu with the CUDA and
+# cuDNN libraries it names (the driver comes from the node); --build-arg LOCK=infer builds the CPU
+# variant (tag 0.1.0-cpu).
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 FROM ${PYTHON_IMAGE} AS build
-ARG EXTRAS=gpu
-ARG ONNXRUNTIME_GPU_SPEC="onnxruntime-gpu[cuda,cudnn]>=1.20"
+ARG LOCK=gpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PATH=/opt/foundry/bin:$PATH
 RUN python -m venv /opt/foundry
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY services ./services
-RUN pip install ".[${EXTRAS}]" \
- && if [ "$EXTRAS" = "gpu" ]; then pip install "$ONNXRUNTIME_GPU_SPEC"; fi \
+RUN pip install --no-deps --require-hashes -r "requirements/${LOCK}.txt" \
+ && pip install --no-deps --no-build-isolation . \
  && pip check \
  && python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'transformers') if u.find_spec(m)]; sys.exit(f'{bad} must not be in the inference image' if bad else 0)" \
  && python -c "import foundry.inference.__main__"  # the service's whole import graph is installed

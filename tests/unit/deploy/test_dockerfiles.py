@@ -34,7 +34,8 @@ def test_multi_stage_non_root_and_pinned(role: str) -> None:
 
 def test_inference_image_installs_onnxruntime_gpu_and_refuses_torch() -> None:
     text = dockerfile("inference")
-    assert "ARG EXTRAS=gpu" in text and "onnxruntime-gpu" in text
+    assert "ARG LOCK=gpu" in text and "onnxruntime-gpu" in text
+    assert "onnxruntime-gpu==" in (ROOT / "requirements" / "gpu.txt").read_text()
     assert "must not be in the inference image" in text  # the build fails if torch sneaks in
     assert "TORCH" not in text and not re.search(r"pip install[^\n]*torch", text)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -45,11 +46,22 @@ def test_inference_image_installs_onnxruntime_gpu_and_refuses_torch() -> None:
 def test_trainer_image_has_cuda_torch_and_the_service_image_cpu_torch() -> None:
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128" in dockerfile("trainer")
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in dockerfile("service")
-    assert "ARG EXTRAS=train,k8s" in dockerfile("service")  # the training control plane's executor
+    assert "ARG LOCK=service" in dockerfile("service")
+    header = (ROOT / "requirements" / "service.txt").read_text().splitlines()[0]
+    assert "[train,k8s,label]" in header  # k8s: the training control plane's executor
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_images_install_from_a_hashed_lock(role: str) -> None:
+    text = dockerfile(role)
+    (lock,) = re.findall(r"^ARG LOCK=(\w+)$", text, flags=re.M)
+    assert (ROOT / "requirements" / f"{lock}.txt").is_file()
+    assert '--no-deps --require-hashes -r "requirements/${LOCK}.txt"' in text
+    assert not re.search(r"pip install [\"']?\.\[", text)  # nothing resolved at build time
 
 
 def test_dockerignore_is_an_allow_list_for_every_image() -> None:
     texts = {(DOCKER / f"{role}.Dockerfile.dockerignore").read_text() for role in ROLES}
     assert len(texts) == 1
     lines = [line for line in texts.pop().splitlines() if line and not line.startswith("#")]
-    assert lines[0] == "*" and {"!pyproject.toml", "!README.md", "!services/"} <= set(lines)
+    assert lines[0] == "*" and {"!pyproject.toml", "!README.md", "!requirements/", "!services/"} <= set(lines)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -61,7 +62,7 @@ def load_task_model(
     auto_class = auto_class_for(task)
     root = require_safetensors(folder)
     label_list = validate_labels(labels)
-    extra: dict[str, object] = {}
+    extra: dict[str, Any] = {}  # keyword arguments forwarded to from_pretrained
     if task in CLASSIFICATION_TASKS:
         extra["problem_type"] = (
             MULTI_LABEL_PROBLEM if task is Task.MULTILABEL_CLASSIFICATION else SINGLE_LABEL_PROBLEM
