@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml $(filter-out latest,$(LOCK))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $(TORCH_SPEC)
 ifeq ($(LOCK),latest)
-	$(PIP) install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-constraint.txt
+	$(PIP) install --quiet --upgrade --upgrade-strategy eager -c $(VENV)/torch-constraint.txt -e '.[$(EXTRAS)]'
 else
 	$(PIP) install --quiet --no-deps --require-hashes -r $(LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
@@ -35,7 +36,9 @@ endif
 
 venv: $(STAMP) ## create .venv: torch first, then every other package from the lock, then the project
 
-lock: $(STAMP) ## regenerate requirements/*.txt (keeps locked versions; UPGRADE=1 takes the newest allowed)
+lock: ## regenerate requirements/*.txt (keeps locked versions; UPGRADE=1 takes the newest allowed)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) show --quiet torch 2>/dev/null || $(PIP) install --quiet $(TORCH_SPEC)
 	$(PIP) install --quiet --no-deps --require-hashes -r requirements/tools.txt
 	$(PY) tools/lock.py $(if $(UPGRADE),--upgrade)
 
