@@ -4,7 +4,7 @@ UNAVAILABLE, the bearer token from settings, and failures raised as `foundry.run
 
 from foundry.client.augmentation import AugmentationClient
 from foundry.client.calls import RetryPolicy, ServiceClient
-from foundry.client.errors import CallStatus, ServiceError, call_status, error_from_rpc
+from foundry.client.errors import CallStatus, ServiceError, answered, call_status, error_from_rpc
 from foundry.client.inference import InferenceClient
 from foundry.client.ingestion import IngestionClient
 from foundry.client.labeling import LabelingClient
@@ -22,6 +22,7 @@ __all__ = [
     "ServiceClient",
     "ServiceError",
     "TrainingClient",
+    "answered",
     "call_status",
     "error_from_rpc",
 ]

@@ -134,3 +134,8 @@ def call_status(error: BaseException) -> CallStatus | None:
         code = cause.code()
         return CallStatus(getattr(code, "name", str(code)), str(cause.details()))
     return None
+
+
+def answered(error: FoundryError) -> CallStatus:
+    """What the service answered; for an error that no call raised, its kind and message."""
+    return call_status(error) or CallStatus(error.kind.value, str(error))

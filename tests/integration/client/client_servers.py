@@ -75,7 +75,7 @@ class FakeInference(ipb_grpc.InferenceServiceServicer):
         self.unavailable_first = unavailable_first
         self.never = asyncio.Event()
 
-    async def Predict(self, request: ipb.PredictRequest, context: Any) -> ipb.PredictResponse:  # noqa: N802
+    async def Predict(self, request: ipb.PredictRequest, context: Any) -> ipb.PredictResponse:
         self.calls.seen(context)
         name = request.model.name
         if self.calls.count <= self.unavailable_first:
@@ -96,7 +96,9 @@ class FakeInference(ipb_grpc.InferenceServiceServicer):
             )
         return ipb.PredictResponse(model=request.model)
 
-    async def Generate(self, request: ipb.GenerateRequest, context: Any) -> AsyncIterator[ipb.GenerateResponse]:  # noqa: N802
+    async def Generate(
+        self, request: ipb.GenerateRequest, context: Any
+    ) -> AsyncIterator[ipb.GenerateResponse]:
         self.calls.seen(context)
         if self.calls.count <= self.unavailable_first:
             raise errors.UnavailableError("not yet")
@@ -112,11 +114,11 @@ class FakeTraining(tpb_grpc.TrainingServiceServicer):
     def __init__(self) -> None:
         self.calls = Calls()
 
-    async def SubmitJob(self, request: tpb.SubmitJobRequest, context: Any) -> tpb.SubmitJobResponse:  # noqa: N802
+    async def SubmitJob(self, request: tpb.SubmitJobRequest, context: Any) -> tpb.SubmitJobResponse:
         self.calls.seen(context)
         raise errors.UnavailableError("executor down")
 
-    async def ImportBaseModel(self, requests: Any, context: Any) -> tpb.ImportBaseModelResponse:  # noqa: N802
+    async def ImportBaseModel(self, requests: Any, context: Any) -> tpb.ImportBaseModelResponse:
         self.calls.seen(context)
         async for _ in requests:
             self.calls.chunks += 1

@@ -71,7 +71,9 @@ class Served:
     def address(self) -> str:
         return f"127.0.0.1:{self.server.port}"
 
-    def client(self, *, attempts: int = 4, token: str | None = TOKEN, sleep: Sleeps | None = None) -> InferenceClient:
+    def client(
+        self, *, attempts: int = 4, token: str | None = TOKEN, sleep: Sleeps | None = None
+    ) -> InferenceClient:
         return InferenceClient(
             client_settings(self.address, token),
             retry=RetryPolicy(max_attempts=attempts, initial_backoff_s=0.01),
@@ -242,7 +244,9 @@ async def test_codes_no_domain_error_stands_for(served: Served) -> None:
 @pytest.mark.parametrize("served", [1], indirect=True)
 async def test_a_stream_is_retried_before_its_first_message_only(served: Served) -> None:
     with served.client() as client:
-        deltas = await asyncio.to_thread(lambda: [r.text_delta for r in client.generate(ipb.GenerateRequest())])
+        deltas = await asyncio.to_thread(
+            lambda: [r.text_delta for r in client.generate(ipb.GenerateRequest())]
+        )
         assert deltas == ["a", "b"] and served.servicer.calls.count == 2
         got: list[str] = []
 
