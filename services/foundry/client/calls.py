@@ -117,7 +117,7 @@ class ServiceClient:
     ) -> None:
         self.close()
 
-    # --- the four call shapes ----------------------------------------------------------------------
+    # --- the call shapes (unary, response stream, upload) ----------------------------------------------------------------------
 
     def _deadline(self, timeout_s: float | None, default: float | None) -> float | None:
         chosen = timeout_s if timeout_s is not None else default
