@@ -1,5 +1,5 @@
-"""The consistency filter's judge: a model served by the inference service, asked over gRPC
-(`LoadModel`, then `Predict` in chunks). The core calls `check()` before any work (the model must
+"""The consistency filter's judge: a model served by the inference service, asked through
+`foundry.client` (`LoadModel`, then `Predict` in chunks). The core calls `check()` before any work (the model must
 load and be a model of the dataset's task); the engine sees only `agreements(examples)`.
 
 Agreement of a new example with its parent's labels: classification, 1.0 when the predicted top
@@ -11,21 +11,24 @@ model predicts none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
-
-import grpc
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from foundry.api.common.v1 import model_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from foundry.augmentation.operators.segments import segments
 from foundry.augmentation.recipe import ConsistencyFilter
+from foundry.client.errors import answered
+from foundry.client.inference import InferenceClient
 from foundry.runtime.convert import task_to_pb
-from foundry.runtime.errors import FailedPreconditionError, FieldViolation, UnavailableError
+from foundry.runtime.errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    FoundryError,
+    UnavailableError,
+)
 from foundry.runtime.examples import Example, Task
-from foundry.runtime.server import server_options
 from foundry.runtime.settings import Settings
 
 PREDICT_CHUNK = 64
@@ -36,20 +39,18 @@ JUDGED_TASKS = frozenset(
     {Task.TEXT_CLASSIFICATION, Task.MULTILABEL_CLASSIFICATION, Task.TOKEN_CLASSIFICATION}
 )
 _VARIANTS = {"fp32": model_pb2.MODEL_VARIANT_FP32, "int8": model_pb2.MODEL_VARIANT_INT8}
+R = TypeVar("R")
 
 
 class InferenceJudge:
     """Judges the new examples of a dataset of `task`. Each `check` or `agreements` call opens a
-    channel to the inference service and closes it when done."""
+    client of the inference service and closes it when done."""
 
     def __init__(self, settings: Settings, spec: ConsistencyFilter, task: Task) -> None:
         self.spec = spec
         self.task = task
-        self.metadata: tuple[tuple[str, str], ...] = ()
-        if settings.auth_token is not None:
-            self.metadata = (("authorization", f"Bearer {settings.auth_token.get_secret_value()}"),)
+        self.settings = settings
         self.address = settings.inference_address
-        self.options = server_options(settings)[:2]
         self.model = refs_pb2.ModelRef(name=spec.model_name, version_id=spec.model_version_id)
         self.variant = _VARIANTS.get(spec.variant, model_pb2.MODEL_VARIANT_FP32)
 
@@ -61,29 +62,24 @@ class InferenceJudge:
             metadata={"model": self.spec.model_name},
         )
 
-    @contextmanager
-    def _stub(self) -> Iterator[pb_grpc.InferenceServiceStub]:
-        with grpc.insecure_channel(self.address, options=self.options) as channel:
-            yield pb_grpc.InferenceServiceStub(channel)
-
-    def _call(self, stub: pb_grpc.InferenceServiceStub, method: str, request: object) -> Any:
+    def _call(self, call: Callable[..., R], request: object) -> R:
         try:
-            return getattr(stub, method)(request, timeout=TIMEOUT_S, metadata=self.metadata)
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            details = exc.details() if hasattr(exc, "details") else str(exc)
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise UnavailableError(
-                    f"the inference service at {self.address} is unavailable ({details})",
-                    reason="INFERENCE_UNAVAILABLE",
-                ) from exc
-            raise self._unusable(f"{getattr(code, 'name', code)}: {details}") from exc
+            return call(request, timeout_s=TIMEOUT_S)
+        except (UnavailableError, DeadlineExceededError) as exc:
+            raise UnavailableError(
+                f"the inference service at {self.address} is unavailable ({answered(exc).details})",
+                reason="INFERENCE_UNAVAILABLE",
+            ) from exc
+        except FoundryError as exc:
+            status = answered(exc)
+            raise self._unusable(f"{status.code}: {status.details}") from exc
 
-    def _load(self, stub: pb_grpc.InferenceServiceStub) -> None:
+    def _load(self, client: InferenceClient) -> None:
         """Load the model (a no-op when it is loaded); it must be a model for the dataset's task."""
         if self.task not in JUDGED_TASKS:
             raise self._unusable(f"the consistency filter does not judge {self.task.value} datasets")
-        response = self._call(stub, "LoadModel", pb.LoadModelRequest(model=self.model, variant=self.variant))
+        request = pb.LoadModelRequest(model=self.model, variant=self.variant)
+        response = self._call(client.load_model, request)
         task = response.loaded_model.task
         if task != task_to_pb(self.task):
             raise self._unusable(
@@ -92,16 +88,16 @@ class InferenceJudge:
 
     def check(self) -> None:
         """Fail before any work when the model cannot be loaded or does not fit the task."""
-        with self._stub() as stub:
-            self._load(stub)
+        with InferenceClient(self.settings) as client:
+            self._load(client)
 
     def agreements(self, examples: Sequence[Example]) -> list[float]:
         """The agreement of each example's prediction with its own (parent-derived) labels."""
         if not examples:
             return []
         out: list[float] = []
-        with self._stub() as stub:
-            self._load(stub)  # again: it may have been unloaded while the operators ran
+        with InferenceClient(self.settings) as client:
+            self._load(client)  # again: it may have been unloaded while the operators ran
             for start in range(0, len(examples), PREDICT_CHUNK):
                 chunk = examples[start : start + PREDICT_CHUNK]
                 inputs = [
@@ -111,7 +107,7 @@ class InferenceJudge:
                     for i, e in enumerate(chunk)
                 ]
                 request = pb.PredictRequest(model=self.model, variant=self.variant, inputs=inputs)
-                predictions = self._call(stub, "Predict", request).predictions
+                predictions = self._call(client.predict, request).predictions
                 out.extend(agreement(e, p) for e, p in zip(chunk, predictions, strict=True))
         return out
 

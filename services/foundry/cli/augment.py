@@ -13,10 +13,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from foundry.api.augmentation.v1 import augmentation_service_pb2 as pb
-from foundry.api.augmentation.v1 import augmentation_service_pb2_grpc as pb_grpc
 from foundry.api.augmentation.v1 import recipe_pb2
 from foundry.api.common.v1 import refs_pb2
-from foundry.cli.grpc_client import call_metadata, channel
+from foundry.client.augmentation import AugmentationClient
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.settings import Settings
 
@@ -50,18 +49,15 @@ def augment(
 ) -> pb.AugmentResponse:
     """Call Augment, with a live progress line while the service works."""
     request = pb.AugmentRequest(dataset=dataset_ref(dataset), recipe=recipe, output_name=output_name)
-    with channel(settings.augmentation_address, settings) as ch:
-        stub = pb_grpc.AugmentationServiceStub(ch)
-        with (
-            Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-            ) as bar,
-            concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool,
-        ):
-            bar.add_task(f"augmenting {dataset} ({len(recipe.operators)} operators)", total=None)
-            future = pool.submit(stub.Augment, request, metadata=call_metadata(settings))
-            response: pb.AugmentResponse = future.result()
-    return response
+    with (
+        AugmentationClient(settings) as client,
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as bar,
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        bar.add_task(f"augmenting {dataset} ({len(recipe.operators)} operators)", total=None)
+        return pool.submit(client.augment, request).result()
 
 
 def summary(console: Console, response: pb.AugmentResponse) -> None:

@@ -22,7 +22,7 @@ from rich.table import Table
 from foundry.cli import augment as augment_mod
 from foundry.cli import infer as infer_mod
 from foundry.cli import ingest as ingest_mod
-from foundry.cli import label as label_mod
+from foundry.cli import label_demo
 from foundry.cli import stack as stack_mod
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.hashing import content_sha256
@@ -46,7 +46,7 @@ def run(settings: Settings, console: Console, keep_stack: bool = False, full: bo
             settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console, version_id, full
         )
         infer_mod.run_demo_stage(settings, console, "wnut17-ner", model_version)
-        label_mod.run_demo_stage(settings, console, version_id, "wnut17-ner", model_version)
+        label_demo.run_demo_stage(settings, console, version_id, "wnut17-ner", model_version)
     finally:
         if not (keep_stack or already_up):
             console.rule("stack down")
@@ -138,7 +138,7 @@ def _train_minilm(settings: Settings, console: Console, dataset_version: str, fu
     if not full:
         spec.max_train_examples = DEMO_TRAIN_EXAMPLES
         spec.max_eval_examples = DEMO_EVAL_EXAMPLES
-    job = train_mod.submit(settings, spec).job
+    job = train_mod.submit(settings, spec)
     job = train_mod.follow(settings, console, job.job_id)
     train_mod.job_summary(console, job)
     if train_mod.state_name(job.state) != "succeeded":

@@ -11,10 +11,9 @@ from rich.console import Console
 
 from foundry.api.common.v1 import example_pb2, model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
-from foundry.cli.grpc_client import call_metadata, channel
 from foundry.cli.infer import split_ref
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.client.inference import InferenceClient
+from foundry.runtime.settings import Settings
 
 _FINISH = {
     pb.FINISH_REASON_END_OF_SEQUENCE: "end of sequence",
@@ -64,9 +63,8 @@ def stream(
         prompt=prompt,
         config=decoding.config(),
     )
-    with channel(settings.address_of(ServiceName.INFERENCE), settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
-        yield from stub.Generate(request, metadata=call_metadata(settings), timeout=decoding.timeout_s)
+    with InferenceClient(settings) as client:
+        yield from client.generate(request, timeout_s=decoding.timeout_s)
 
 
 def print_stream(console: Console, responses: Iterator[pb.GenerateResponse]) -> str:

@@ -7,15 +7,13 @@ import statistics
 import time
 from collections.abc import Sequence
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
-from foundry.cli.grpc_client import call_metadata, channel
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.client.inference import InferenceClient
+from foundry.runtime.settings import Settings
 
 #: sentences in the style of WNUT-17 (user-generated text) for the demo
 DEMO_SENTENCES = (
@@ -37,10 +35,6 @@ def _variant(int8: bool) -> model_pb2.ModelVariant.ValueType:
     return model_pb2.MODEL_VARIANT_INT8 if int8 else model_pb2.MODEL_VARIANT_FP32
 
 
-def _channel(settings: Settings) -> grpc.Channel:
-    return channel(settings.address_of(ServiceName.INFERENCE), settings)
-
-
 def load_options(max_batch_size: int | None = None, max_queue_delay_ms: int | None = None) -> pb.LoadOptions:
     """Load options; unset ones take the service's configured defaults."""
     return pb.LoadOptions(max_batch_size=max_batch_size, max_queue_delay_ms=max_queue_delay_ms)
@@ -50,37 +44,28 @@ def load_model(
     settings: Settings, ref: str, *, int8: bool = False, options: pb.LoadOptions | None = None
 ) -> pb.LoadedModel:
     name, version_id = split_ref(ref)
-    with _channel(settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
-        response = stub.LoadModel(
-            pb.LoadModelRequest(
-                model=refs_pb2.ModelRef(name=name, version_id=version_id),
-                variant=_variant(int8),
-                options=options or pb.LoadOptions(),
-            ),
-            metadata=call_metadata(settings),
-        )
-    return response.loaded_model
+    request = pb.LoadModelRequest(
+        model=refs_pb2.ModelRef(name=name, version_id=version_id),
+        variant=_variant(int8),
+        options=options or pb.LoadOptions(),
+    )
+    with InferenceClient(settings) as client:
+        return client.load_model(request).loaded_model
 
 
 def unload_model(settings: Settings, ref: str, *, int8: bool | None = None) -> list[pb.LoadedModel]:
     name, version_id = split_ref(ref)
     variant = model_pb2.MODEL_VARIANT_UNSPECIFIED if int8 is None else _variant(int8)
-    with _channel(settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
-        response = stub.UnloadModel(
-            pb.UnloadModelRequest(model=refs_pb2.ModelRef(name=name, version_id=version_id), variant=variant),
-            metadata=call_metadata(settings),
-        )
-    return list(response.unloaded_models)
+    request = pb.UnloadModelRequest(
+        model=refs_pb2.ModelRef(name=name, version_id=version_id), variant=variant
+    )
+    with InferenceClient(settings) as client:
+        return list(client.unload_model(request).unloaded_models)
 
 
 def list_loaded(settings: Settings, name: str = "") -> list[pb.LoadedModel]:
-    with _channel(settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
-        return list(
-            stub.ListModels(pb.ListModelsRequest(name=name), metadata=call_metadata(settings)).loaded_models
-        )
+    with InferenceClient(settings) as client:
+        return list(client.list_models(pb.ListModelsRequest(name=name)).loaded_models)
 
 
 def predict_request(
@@ -113,10 +98,8 @@ def predict(
     top_k: int = 1,
 ) -> pb.PredictResponse:
     request = predict_request(ref, texts, int8=int8, words=words, top_k=top_k)
-    with _channel(settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
-        response: pb.PredictResponse = stub.Predict(request, metadata=call_metadata(settings))
-    return response
+    with InferenceClient(settings) as client:
+        return client.predict(request)
 
 
 def variant_name(variant: int) -> str:
@@ -181,11 +164,10 @@ def run_demo_stage(settings: Settings, console: Console, model_name: str, versio
     console.print(predictions_table(response, DEMO_SENTENCES))
     latencies = []
     requests = [predict_request(ref, [sentence]) for sentence in DEMO_SENTENCES]
-    with _channel(settings) as ch:
-        stub = pb_grpc.InferenceServiceStub(ch)
+    with InferenceClient(settings) as client:
         for i in range(DEMO_LATENCY_CALLS):
             started = time.perf_counter()
-            stub.Predict(requests[i % len(requests)], metadata=call_metadata(settings))
+            client.predict(requests[i % len(requests)])
             latencies.append((time.perf_counter() - started) * 1000)
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]

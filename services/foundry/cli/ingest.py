@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +21,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from foundry.api.common.v1 import dataset_pb2, example_pb2, refs_pb2, task_pb2
-from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2, ingestion_service_pb2_grpc
+from foundry.api.common.v1 import dataset_pb2, example_pb2, task_pb2
+from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.cli import plots
-from foundry.cli.grpc_client import call_metadata, channel
+from foundry.client.ingestion import IngestionClient
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.settings import Settings
 
-CHUNK_BYTES = 1024 * 1024
 FORMAT_CONLL = ingest_recipe_pb2.FORMAT_CONLL
 TASKS = {
     "ner": task_pb2.TASK_TOKEN_CLASSIFICATION,
@@ -121,51 +120,24 @@ def upload(
         console=console,
         transient=False,
     )
-
-    def requests(bar: Any) -> Iterator[ingestion_service_pb2.UploadRequest]:
-        yield ingestion_service_pb2.UploadRequest(header=header)
-        for index, f in enumerate(files):
-            yield ingestion_service_pb2.UploadRequest(
-                file_start=ingestion_service_pb2.UploadFileStart(index=index)
-            )
-            with f.path.open("rb") as handle:
-                while chunk := handle.read(CHUNK_BYTES):
-                    yield ingestion_service_pb2.UploadRequest(chunk=chunk)
-                    progress.update(bar, advance=len(chunk))
-        progress.update(bar, description=f"ingesting {name}")
-
-    with channel(settings.ingestion_address, settings) as ch, progress:
+    with IngestionClient(settings) as client, progress:
         bar = progress.add_task(f"uploading {len(files)} file(s)", total=total)
-        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
-        response: ingestion_service_pb2.UploadResponse = stub.Upload(
-            requests(bar), metadata=call_metadata(settings)
+        return client.upload_files(
+            header,
+            [f.path for f in files],
+            on_bytes=lambda size: progress.update(bar, advance=size),
+            on_sent=lambda: progress.update(bar, description=f"ingesting {name}"),
         )
-    return response
 
 
 def get_dataset(settings: Settings, name: str, version_id: str = "") -> dataset_pb2.DatasetVersion:
-    with channel(settings.ingestion_address, settings) as ch:
-        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
-        request = ingestion_service_pb2.GetDatasetRequest(
-            dataset=refs_pb2.DatasetRef(name=name, version_id=version_id)
-        )
-        response: ingestion_service_pb2.GetDatasetResponse = stub.GetDataset(
-            request, metadata=call_metadata(settings)
-        )
-    return response.dataset_version
+    with IngestionClient(settings) as client:
+        return client.dataset_version(name, version_id)
 
 
 def list_datasets(settings: Settings, name: str = "") -> list[dataset_pb2.DatasetVersion]:
-    out: list[dataset_pb2.DatasetVersion] = []
-    token = ""
-    with channel(settings.ingestion_address, settings) as ch:
-        stub = ingestion_service_pb2_grpc.IngestionServiceStub(ch)
-        while True:
-            request = ingestion_service_pb2.ListDatasetsRequest(name=name, page_token=token)
-            page = stub.ListDatasets(request, metadata=call_metadata(settings))
-            out.extend(page.dataset_versions)
-            if not (token := page.next_page_token):
-                return out
+    with IngestionClient(settings) as client:
+        return client.all_datasets(name)
 
 
 # --- rendering ------------------------------------------------------------------------------------------

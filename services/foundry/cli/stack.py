@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from foundry.cli.grpc_client import health_status
+from foundry.client.channel import health_status
 from foundry.runtime import s3server
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
 from foundry.runtime.settings import ServiceName, Settings

@@ -1,16 +1,13 @@
 """`foundry train`, `foundry models ls / show` and `foundry base-models import / ls`: clients of
 the training service. `train` submits a job and follows `WatchJob` with a live progress bar
-(resuming from the last event seen if the stream breaks)."""
+(the client resumes from the last event seen if the stream breaks)."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
 import yaml
 from google.protobuf import json_format
 from rich.console import Console
@@ -29,16 +26,12 @@ from foundry.api.common.v1 import example_pb2, job_pb2, model_pb2, refs_pb2, tas
 from foundry.api.training.v1 import base_model_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
-from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
-from foundry.cli.grpc_client import call_metadata, channel
 from foundry.cli.ingest import parse_task
+from foundry.client.training import TrainingClient
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.settings import Settings
 
-CHUNK_BYTES = 1024 * 1024
-#: how often a broken WatchJob stream is resumed before giving up
-WATCH_RETRIES = 5
 TERMINAL = {job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
 
 
@@ -112,12 +105,10 @@ def load_spec_file(path: Path) -> training_spec_pb2.JobSpec:
     return spec
 
 
-def submit(settings: Settings, spec: training_spec_pb2.JobSpec, request_id: str = "") -> pb.SubmitJobResponse:
-    with channel(settings.training_address, settings) as ch:
-        stub = pb_grpc.TrainingServiceStub(ch)
-        request = pb.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()), spec=spec)
-        response: pb.SubmitJobResponse = stub.SubmitJob(request, metadata=call_metadata(settings))
-    return response
+def submit(settings: Settings, spec: training_spec_pb2.JobSpec, request_id: str = "") -> training_job_pb2.Job:
+    """Submit under `request_id` (default: a fresh UUID, so that the submit may be retried)."""
+    with TrainingClient(settings) as client:
+        return client.submit(spec, request_id)
 
 
 def _describe(event: job_pb2.ProgressEvent) -> str:
@@ -139,7 +130,7 @@ def _f1(event: job_pb2.ProgressEvent) -> str:
 
 
 def follow(settings: Settings, console: Console, job_id: str) -> training_job_pb2.Job:
-    """Follow the job's WatchJob stream with a progress bar until it finishes; return the job."""
+    """Follow the job's progress events with a progress bar until it finishes; return the job."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -149,37 +140,18 @@ def follow(settings: Settings, console: Console, job_id: str) -> training_job_pb
         TimeElapsedColumn(),
         console=console,
     )
-    last_seq = 0
-    retries = 0
-    with channel(settings.training_address, settings) as ch, progress:
-        stub = pb_grpc.TrainingServiceStub(ch)
+    with TrainingClient(settings) as client, progress:
         bar = progress.add_task(job_id[:12], total=None, status="queued", f1="")
-        while True:
-            try:
-                for response in stub.WatchJob(
-                    pb.WatchJobRequest(job_id=job_id, after_seq=last_seq), metadata=call_metadata(settings)
-                ):
-                    event = response.event
-                    last_seq = event.seq
-                    update: dict[str, Any] = {"status": _describe(event)}
-                    if event.total_steps:
-                        update.update(total=event.total_steps, completed=event.step)
-                    if f1 := _f1(event):
-                        update["f1"] = f1
-                    progress.update(bar, **update)
-                    if event.kind == job_pb2.PROGRESS_EVENT_KIND_LOG and event.message:
-                        progress.console.print(f"[dim]{event.message}[/dim]")
-                break
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                if code != grpc.StatusCode.UNAVAILABLE or retries >= WATCH_RETRIES:
-                    raise
-                retries += 1
-                time.sleep(min(2.0**retries, 10.0))
-        job: training_job_pb2.Job = stub.GetJob(
-            pb.GetJobRequest(job_id=job_id), metadata=call_metadata(settings)
-        ).job
-    return job
+        for event in client.follow(job_id):
+            update: dict[str, Any] = {"status": _describe(event)}
+            if event.total_steps:
+                update.update(total=event.total_steps, completed=event.step)
+            if f1 := _f1(event):
+                update["f1"] = f1
+            progress.update(bar, **update)
+            if event.kind == job_pb2.PROGRESS_EVENT_KIND_LOG and event.message:
+                progress.console.print(f"[dim]{event.message}[/dim]")
+        return client.job(job_id)
 
 
 def job_summary(console: Console, job: training_job_pb2.Job) -> None:
@@ -197,25 +169,13 @@ def job_summary(console: Console, job: training_job_pb2.Job) -> None:
 def list_models(
     settings: Settings, name: str = "", include_rejected: bool = False
 ) -> list[model_pb2.ModelVersion]:
-    out: list[model_pb2.ModelVersion] = []
-    token = ""
-    with channel(settings.training_address, settings) as ch:
-        stub = pb_grpc.TrainingServiceStub(ch)
-        while True:
-            request = pb.ListModelsRequest(name=name, include_rejected=include_rejected, page_token=token)
-            page = stub.ListModels(request, metadata=call_metadata(settings))
-            out.extend(page.model_versions)
-            if not (token := page.next_page_token):
-                return out
+    with TrainingClient(settings) as client:
+        return client.all_models(name, include_rejected)
 
 
 def get_model(settings: Settings, ref: str) -> model_pb2.ModelVersion:
-    name, version_id = split_ref(ref)
-    with channel(settings.training_address, settings) as ch:
-        stub = pb_grpc.TrainingServiceStub(ch)
-        request = pb.GetModelRequest(model=refs_pb2.ModelRef(name=name, version_id=version_id))
-        response: pb.GetModelResponse = stub.GetModel(request, metadata=call_metadata(settings))
-    return response.model_version
+    with TrainingClient(settings) as client:
+        return client.model_version(*split_ref(ref))
 
 
 def _metric(version: model_pb2.ModelVersion, *keys: str) -> str:
@@ -295,40 +255,20 @@ def import_base_model(
         TransferSpeedColumn(),
         console=console,
     )
-
-    def requests(bar: Any) -> Iterator[pb.ImportBaseModelRequest]:
-        yield pb.ImportBaseModelRequest(header=header)
-        for path in files:
-            rel = path.relative_to(folder).as_posix()
-            offset = 0
-            with path.open("rb") as handle:
-                while chunk := handle.read(CHUNK_BYTES):
-                    yield pb.ImportBaseModelRequest(chunk=pb.FileChunk(path=rel, offset=offset, data=chunk))
-                    offset += len(chunk)
-                    progress.update(bar, advance=len(chunk))
-        progress.update(bar, description=f"importing {name}")
-
-    with channel(settings.training_address, settings) as ch, progress:
+    with TrainingClient(settings) as client, progress:
         bar = progress.add_task(f"uploading {len(files)} file(s)", total=sum(p.stat().st_size for p in files))
-        stub = pb_grpc.TrainingServiceStub(ch)
-        response: pb.ImportBaseModelResponse = stub.ImportBaseModel(
-            requests(bar), metadata=call_metadata(settings)
+        return client.import_files(
+            header,
+            folder,
+            files,
+            on_bytes=lambda size: progress.update(bar, advance=size),
+            on_sent=lambda: progress.update(bar, description=f"importing {name}"),
         )
-    return response
 
 
 def list_base_models(settings: Settings, name: str = "") -> list[base_model_pb2.BaseModel]:
-    out: list[base_model_pb2.BaseModel] = []
-    token = ""
-    with channel(settings.training_address, settings) as ch:
-        stub = pb_grpc.TrainingServiceStub(ch)
-        while True:
-            page = stub.ListBaseModels(
-                pb.ListBaseModelsRequest(name=name, page_token=token), metadata=call_metadata(settings)
-            )
-            out.extend(page.base_models)
-            if not (token := page.next_page_token):
-                return out
+    with TrainingClient(settings) as client:
+        return client.all_base_models(name)
 
 
 def base_models_table(models: Sequence[base_model_pb2.BaseModel]) -> Table:

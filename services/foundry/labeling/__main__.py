@@ -18,10 +18,7 @@ from foundry.runtime.settings import ServiceName, Settings
 def build(settings: Settings) -> ServiceDefinition:
     store = ObjectStore.from_settings(settings)
     core = LabelingCore(store, rule_timeout_s=settings.labeling_rule_timeout_ms / 1000)
-    token = settings.auth_token.get_secret_value() if settings.auth_token else None
-    predictor = InferencePredictor(
-        settings.inference_address, timeout_s=settings.labeling_inference_timeout_s, auth_token=token
-    )
+    predictor = InferencePredictor(settings, timeout_s=settings.labeling_inference_timeout_s)
 
     def register(server: grpc.aio.Server) -> None:
         labeling_service_pb2_grpc.add_LabelingServiceServicer_to_server(

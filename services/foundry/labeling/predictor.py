@@ -1,6 +1,6 @@
 """What labeling needs from a model: predictions for items. `Predictor` is the port the core
-uses; `InferencePredictor` is its adapter onto the inference service's gRPC API (LoadModel,
-then Predict in batches), with gRPC errors turned into domain errors."""
+uses; `InferencePredictor` is its adapter onto the inference service (LoadModel, then Predict
+in batches, through `foundry.client`), its failures passed on as labeling's own."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import grpc
-
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as ipb
-from foundry.api.inference.v1 import inference_service_pb2_grpc as ipb_grpc
+from foundry.client.errors import answered
+from foundry.client.inference import InferenceClient
 from foundry.runtime.errors import (
+    DeadlineExceededError,
     FailedPreconditionError,
     FoundryError,
     InvalidArgumentError,
@@ -21,6 +21,7 @@ from foundry.runtime.errors import (
     UnavailableError,
 )
 from foundry.runtime.examples import Example, Task
+from foundry.runtime.settings import Settings
 
 PREDICT_BATCH = 128
 
@@ -55,57 +56,54 @@ class Predictor(Protocol):
     ) -> Predictions: ...
 
 
-_CODES: dict[grpc.StatusCode, type[FoundryError]] = {
-    grpc.StatusCode.UNAVAILABLE: UnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+#: how a failed inference call is passed on (the rest: FAILED_PRECONDITION)
+_PASSED_ON: dict[type[FoundryError], type[FoundryError]] = {
+    UnavailableError: UnavailableError,
+    DeadlineExceededError: UnavailableError,
+    NotFoundError: NotFoundError,
+    InvalidArgumentError: InvalidArgumentError,
 }
 
 
 class InferencePredictor:
-    """Predictions from the inference service at `address`."""
+    """Predictions from the inference service the settings name, each call with `timeout_s`."""
 
-    def __init__(self, address: str, *, timeout_s: float = 300.0, auth_token: str | None = None) -> None:
-        self.address = address
+    def __init__(self, settings: Settings, *, timeout_s: float = 300.0) -> None:
+        self.settings = settings
+        self.address = settings.inference_address
         self.timeout_s = timeout_s
-        self.metadata = (("authorization", f"Bearer {auth_token}"),) if auth_token else ()
 
     def predict(
         self, name: str, version_id: str, int8: bool, task: Task, examples: Sequence[Example]
     ) -> Predictions:
         variant = model_pb2.MODEL_VARIANT_INT8 if int8 else model_pb2.MODEL_VARIANT_FP32
-        with grpc.insecure_channel(self.address) as channel:
-            stub = ipb_grpc.InferenceServiceStub(channel)
+        with InferenceClient(self.settings) as client:
             try:
-                loaded = stub.LoadModel(
+                loaded = client.load_model(
                     ipb.LoadModelRequest(
                         model=refs_pb2.ModelRef(name=name, version_id=version_id), variant=variant
                     ),
-                    timeout=self.timeout_s,
-                    metadata=self.metadata,
+                    timeout_s=self.timeout_s,
                 ).loaded_model
                 ref = loaded.model
                 items: list[ItemPrediction] = []
                 for start in range(0, len(examples), PREDICT_BATCH):
                     batch = examples[start : start + PREDICT_BATCH]
-                    response = stub.Predict(
+                    response = client.predict(
                         ipb.PredictRequest(
                             model=ref, variant=variant, inputs=[_input(e, task) for e in batch]
                         ),
-                        timeout=self.timeout_s,
-                        metadata=self.metadata,
+                        timeout_s=self.timeout_s,
                     )
                     items.extend(
                         _prediction(e.id, p) for e, p in zip(batch, response.predictions, strict=True)
                     )
-            except grpc.RpcError as exc:
-                code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-                details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-                error = _CODES.get(code, FailedPreconditionError)
+            except FoundryError as exc:
+                status = answered(exc)
+                error = _PASSED_ON.get(type(exc), FailedPreconditionError)
                 raise error(
-                    f"inference service at {self.address}: {code.name}: {details}",
-                    reason="INFERENCE_" + code.name,
+                    f"inference service at {self.address}: {status.code}: {status.details}",
+                    reason="INFERENCE_" + status.code,
                 ) from exc
         return Predictions(ref.name, ref.version_id, tuple(loaded.id_to_label), items)
 

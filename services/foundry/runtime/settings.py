@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     labeling_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.LABELING]}"
     training_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.TRAINING]}"
     inference_address: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS[ServiceName.INFERENCE]}"
+    client_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="deadline of a quick call by foundry.client (reads, lists, predictions); "
+        "long work and streams have none unless the caller gives one",
+    )
+    client_max_attempts: int = Field(
+        4, ge=1, description="tries of a foundry.client call that fails UNAVAILABLE (1: no retry)"
+    )
+    client_retry_backoff_s: float = Field(
+        0.2, ge=0, description="the first retry's backoff ceiling, doubled per retry, with jitter"
+    )
 
     # --- object store (MinIO in production, SeaweedFS locally) ------------------------------
     s3_endpoint: str | None = Field(

@@ -448,11 +448,12 @@ async def test_cli_predict_models_load_and_the_demo_stage(
     from rich.console import Console
     from typer.testing import CliRunner
 
+    from foundry.cli import console as cli_console
     from foundry.cli import main
     from foundry.cli.infer import run_demo_stage
 
     app = main.app
-    monkeypatch.setattr(main.console, "width", 200)  # tables unabridged
+    monkeypatch.setattr(cli_console.console, "width", 200)  # tables unabridged
     address = f"127.0.0.1:{service.port}"
     monkeypatch.setenv("FOUNDRY_INFERENCE_ADDRESS", address)
     runner = CliRunner()

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from foundry.api.common.v1 import refs_pb2
 from foundry.api.labeling.v1 import labeling_service_pb2 as pb
-from foundry.cli.label import run_demo_stage
+from foundry.cli.label_demo import run_demo_stage
 from foundry.cli.main import app
 from foundry.inference.__main__ import build as build_inference
 from foundry.runtime.datasets import write_dataset_version

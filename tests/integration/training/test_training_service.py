@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from foundry.api.common.v1 import job_pb2, refs_pb2, task_pb2, training_spec_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
-from foundry.cli import main as cli_main
+from foundry.cli import console as cli_console
 from foundry.cli.main import app
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Split, Task
@@ -447,7 +447,7 @@ async def test_the_cli_imports_trains_and_shows_models(
     server, local = await start(settings, None)
     monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
     monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(cli_main.console, "width", 200)  # made at import, maybe narrower
+    monkeypatch.setattr(cli_console.console, "width", 200)  # made at import, maybe narrower
     runner = CliRunner()
 
     async def foundry(*args: str) -> str:

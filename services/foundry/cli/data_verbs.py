@@ -1,0 +1,99 @@
+"""`foundry ingest`, `foundry datasets ls / show` and `foundry augment`: the data verbs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from foundry.api.ingestion.v1 import ingest_recipe_pb2
+from foundry.cli import augment as augment_mod
+from foundry.cli import ingest as ingest_mod
+from foundry.cli.console import console, reports_errors
+from foundry.runtime.errors import FoundryError
+from foundry.runtime.settings import load_settings
+
+datasets_app = typer.Typer(help="Dataset versions stored by the ingestion service.", no_args_is_help=True)
+
+FORMATS: dict[str, ingest_recipe_pb2.Format.ValueType] = {
+    name.removeprefix("FORMAT_").lower().replace("_", "-"): number
+    for name, number in ingest_recipe_pb2.Format.items()
+    if number != 0
+}
+
+
+@reports_errors
+def ingest(
+    files: list[str] = typer.Argument(..., help="FILE or FILE:SPLIT (split: train, validation/dev, test)"),
+    name: str = typer.Option(..., "--name", help="dataset name"),
+    task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
+    fmt: str = typer.Option("", "--format", help=f"one of {', '.join(FORMATS)}; default: from the file name"),
+    recipe: Path | None = typer.Option(None, help="ingest recipe (YAML or JSON; IngestRecipe fields)"),
+    policy: str = typer.Option("", help="reject-file (default) or drop-row"),
+    pii: bool = typer.Option(False, help="mask personal data"),
+    seed: int | None = typer.Option(None, help="split seed"),
+    plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
+) -> None:
+    """Upload files to the ingestion service and show the new version's statistics."""
+    settings = load_settings()
+    overrides: dict[str, object] = {}
+    if policy:
+        overrides["validation.policy"] = "VALIDATION_POLICY_" + policy.upper().replace("-", "_")
+    if pii:
+        overrides["pii.enabled"] = True
+    if seed is not None:
+        overrides["split.seed"] = seed
+    if fmt and fmt not in FORMATS:
+        raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    response = ingest_mod.upload(
+        settings,
+        console,
+        [ingest_mod.FileArg.parse(f) for f in files],
+        name=name,
+        task=ingest_mod.parse_task(task),
+        fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
+        recipe=ingest_mod.load_recipe(recipe, overrides),
+    )
+    ingest_mod.response_summary(console, response)
+    written = ingest_mod.show(console, response.dataset_version, plot)
+    if written:
+        console.print(f"plot: {written}")
+
+
+@datasets_app.command("ls")
+@reports_errors
+def datasets_ls(
+    name: str = typer.Argument("", help="all versions of this dataset; default: newest of each"),
+) -> None:
+    """List dataset versions."""
+    console.print(ingest_mod.versions_table(ingest_mod.list_datasets(load_settings(), name)))
+
+
+@datasets_app.command("show")
+@reports_errors
+def datasets_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION_ID"),
+    plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole DatasetVersion as JSON"),
+) -> None:
+    """A version's statistics: step counts, labels per split, duplicates, leakage, PII."""
+    name, _, version_id = ref.partition("@")
+    version = ingest_mod.get_dataset(load_settings(), name, version_id)
+    if as_json:
+        console.print_json(ingest_mod.dump_json(version))
+        return
+    written = ingest_mod.show(console, version, plot)
+    if written:
+        console.print(f"plot: {written}")
+
+
+@reports_errors
+def augment(
+    dataset: str = typer.Argument(..., help="NAME or NAME@VERSION_ID of the dataset version to augment"),
+    recipe: Path = typer.Option(..., help="augmentation recipe (YAML or JSON; Recipe fields)"),
+    output: str = typer.Option("", help="name of the new version's dataset (default: the input's)"),
+) -> None:
+    """Apply a recipe with the augmentation service; show the counts per operator."""
+    settings = load_settings()
+    response = augment_mod.augment(settings, console, dataset, augment_mod.load_recipe(recipe), output)
+    augment_mod.summary(console, response)
