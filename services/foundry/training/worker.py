@@ -54,6 +54,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from foundry.domain.base_models import get_base_model, materialize
+from foundry.domain.chattemplates import ChatTemplate, resolve_template
+from foundry.domain.modelversions import (
+    PROMOTED,
+    REJECTED,
+    ArtifactKind,
+    ModelArtifact,
+    ModelVersion,
+    artifact_key,
+    compute_model_version_id,
+    download_artifacts,
+    get_model_version,
+    list_model_versions,
+    write_model_version,
+)
 from foundry.runtime.datasets import resolve_version
 from foundry.runtime.errors import FailedPreconditionError, FoundryError
 from foundry.runtime.examples import Split, Task
@@ -62,10 +77,8 @@ from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import get_base_model, materialize
 from foundry.training.chat.encode import ChatEncoder
 from foundry.training.chat.model import load_causal_lm, save_chat_checkpoint, stop_token_ids
-from foundry.training.chat.templates import ChatTemplate, resolve_template
 from foundry.training.chat.version import export_chat
 from foundry.training.data.batching import eval_batches
 from foundry.training.data.cache import SplitEncoder, load_or_encode
@@ -101,19 +114,6 @@ from foundry.training.models import (
     load_tokenizer,
     merge_for_export,
     save_checkpoint,
-)
-from foundry.training.modelversions import (
-    PROMOTED,
-    REJECTED,
-    ArtifactKind,
-    ModelArtifact,
-    ModelVersion,
-    artifact_key,
-    compute_model_version_id,
-    download_artifacts,
-    get_model_version,
-    list_model_versions,
-    write_model_version,
 )
 from foundry.training.spec import JobSpec, Precision, TrainingMethod
 

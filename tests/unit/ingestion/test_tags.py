@@ -1,4 +1,4 @@
-"""Tag schemes, repair, validity, and spans ⇄ tags (foundry.ingestion.tags)."""
+"""Tag schemes, repair, validity, and spans ⇄ tags (foundry.domain.tags)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from foundry.ingestion.options import TagScheme
-from foundry.ingestion.tags import (
+from foundry.domain.formats import TagScheme
+from foundry.domain.tags import (
     TagError,
     bioes_to_iob2,
     entity_type,

@@ -13,11 +13,11 @@ import pytest
 import torch
 from transformers import PreTrainedModel
 
+from foundry.domain.chattemplates import resolve_template
 from foundry.runtime.examples import Split, Task
 from foundry.training.chat.encode import ChatEncoder
 from foundry.training.chat.metrics import assistant_turns, exact_match, perplexity
 from foundry.training.chat.model import load_causal_lm
-from foundry.training.chat.templates import resolve_template
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import label_map_for

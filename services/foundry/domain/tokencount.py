@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
+from foundry.domain.base_models import get_base_model
 from foundry.runtime.errors import FailedPreconditionError, FieldViolation, NotFoundError
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training.base_models import get_base_model
 
 FIELD = "recipe.statistics.tokenizer"
 TOKENIZER_FILE = "tokenizer.json"
