@@ -94,7 +94,7 @@ def ensure_model(store: Any, settings: Any) -> Any:
     from foundry.runtime.datasets import write_dataset_version
     from foundry.runtime.examples import Example, Split, Task
     from foundry.training import jobstore
-    from foundry.training.loop import JobState
+    from foundry.training.loop.events import JobState
     from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
     from foundry.training.worker import run_job
 

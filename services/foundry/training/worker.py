@@ -88,23 +88,22 @@ from foundry.training.data.labels import LabelMap, label_map_for
 from foundry.training.data.tokenizer import TokenizerInfo
 from foundry.training.export import ExportSettings, MetricFn, export_model
 from foundry.training.jobstore import EventKind, EventWriter, FollowerWriter, JobRecord
-from foundry.training.loop import (
+from foundry.training.loop.checkpoints import latest_checkpoint, load_weights
+from foundry.training.loop.curves import plot_curves
+from foundry.training.loop.distributed import DistContext
+from foundry.training.loop.evaluate import evaluate
+from foundry.training.loop.events import (
     CheckpointEvent,
-    DistContext,
     EvalEvent,
     EventSink,
     JobState,
-    LoopOptions,
     NullSink,
     StateEvent,
     StepEvent,
-    evaluate,
-    latest_checkpoint,
-    load_weights,
-    plot_curves,
-    resolve_precision,
-    train,
 )
+from foundry.training.loop.precision import resolve_precision
+from foundry.training.loop.setup import LoopOptions
+from foundry.training.loop.trainer import train
 from foundry.training.metrics import classification_metrics, entity_metrics_from_codes
 from foundry.training.models import (
     LoraSettings,

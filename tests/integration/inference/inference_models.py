@@ -24,7 +24,7 @@ from foundry.runtime.s3server import SeaweedS3Server
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.jobstore import JobRecord
-from foundry.training.loop import JobState
+from foundry.training.loop.events import JobState
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec, Precision
 from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from foundry.training.worker import run_job

@@ -21,7 +21,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.jobstore import JobRecord
-from foundry.training.loop import JobState
+from foundry.training.loop.events import JobState
 from foundry.training.spec import (
     BaseModelRef,
     CausalLmOptions,

@@ -27,7 +27,7 @@ from foundry.training.data import TokenizerInfo, label_map_for, load_or_encode
 from foundry.training.data.batching import train_batches
 from foundry.training.data.cache import CACHE_PREFIX
 from foundry.training.jobstore import JobRecord, ProgressEvent
-from foundry.training.loop import JobState
+from foundry.training.loop.events import JobState
 from foundry.training.models import load_tokenizer
 from foundry.training.spec import BaseModelRef, DatasetRef, ExportOptions, JobSpec, Precision
 from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts

@@ -22,16 +22,12 @@ from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import label_map_for
 from foundry.training.data.tokenizer import TokenizerInfo
-from foundry.training.loop import (
-    DistContext,
-    EvalEvent,
-    LoopOptions,
-    RecordingSink,
-    StepEvent,
-    evaluate,
-    train,
-)
+from foundry.training.loop.distributed import DistContext
+from foundry.training.loop.evaluate import evaluate
+from foundry.training.loop.events import EvalEvent, RecordingSink, StepEvent
 from foundry.training.loop.precision import resolve_precision
+from foundry.training.loop.setup import LoopOptions
+from foundry.training.loop.trainer import train
 from foundry.training.models import LoraSettings, apply_lora, load_tokenizer, merge_for_export
 from foundry.training.spec import (
     BaseModelRef,
