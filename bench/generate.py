@@ -41,13 +41,8 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from foundry.inference.generation import (
-    CausalSession,
-    ChatTokenizer,
-    GenerationEngine,
-    GenerationRequest,
-    SamplingParams,
-)
+from foundry.domain.causallm import CausalSession
+from foundry.inference.generation import ChatTokenizer, GenerationEngine, GenerationRequest, SamplingParams
 from foundry.training.export.causal import export_causal_lm
 from foundry.training.testing import tiny_causal_lm
 

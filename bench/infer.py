@@ -89,12 +89,12 @@ def read_conll(path: Path) -> list[Sentence]:
 
 
 def ensure_model(store: Any, settings: Any) -> Any:
+    from foundry.domain.base_models import import_base_model
+    from foundry.domain.modelversions import list_model_versions
     from foundry.runtime.datasets import write_dataset_version
     from foundry.runtime.examples import Example, Split, Task
     from foundry.training import jobstore
-    from foundry.training.base_models import import_base_model
-    from foundry.training.loop import JobState
-    from foundry.training.modelversions import list_model_versions
+    from foundry.training.loop.events import JobState
     from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
     from foundry.training.worker import run_job
 
@@ -141,7 +141,7 @@ def ensure_model(store: Any, settings: Any) -> Any:
 
 
 def _names(store: Any) -> list[str]:
-    from foundry.training.modelversions import list_model_names
+    from foundry.domain.modelversions import list_model_names
 
     return list_model_names(store)
 
@@ -346,14 +346,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import SecretStr
     from transformers import AutoModelForTokenClassification
 
-    from foundry.inference.bundle import Variant, fetch_bundle
+    from foundry.domain.bundle import Variant, fetch_bundle
+    from foundry.domain.modelversions import download_artifacts
     from foundry.inference.decode import Aggregation, entities, word_probabilities
     from foundry.inference.session import OrtModel
     from foundry.inference.tokenize import Encoder
     from foundry.runtime.objectstore import ObjectStore
     from foundry.runtime.s3server import SeaweedS3Server
     from foundry.runtime.settings import Settings
-    from foundry.training.modelversions import download_artifacts
 
     started_all = time.perf_counter()
     server = SeaweedS3Server(CACHE / "s3", access_key=ACCESS_KEY, secret_key=SECRET_KEY)

@@ -67,8 +67,9 @@ def write_corpus(path: Path, n: int, seed: int = 7) -> int:
 
 def run_pipeline(n: int) -> dict[str, Any]:
     """One size, in this (fresh) process: an S3 server, the corpus, one ingestion."""
+    from foundry.domain.formats import Format, SourceSpec
     from foundry.ingestion.core import IngestionCore, IngestSpec
-    from foundry.ingestion.options import Format, IngestRecipe, PiiOptions, SourceSpec
+    from foundry.ingestion.options import IngestRecipe, PiiOptions
     from foundry.ingestion.pipeline import SourceFile
     from foundry.runtime.examples import Task
     from foundry.runtime.objectstore import ObjectStore

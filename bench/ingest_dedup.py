@@ -168,7 +168,7 @@ def run_ours(
     process; the median run's time counts (the machine may be shared)."""
     import tempfile
 
-    from foundry.ingestion.dedup.near import NearDuplicateIndex
+    from foundry.domain.dedup.near import NearDuplicateIndex
 
     texts = wnut17_with_perturbed_copies(n, seed)
     baseline = _rss_mb()

@@ -173,7 +173,9 @@ def encoded_test(test: Sequence[Sentence], tokenizer: Any, label_map: Any) -> An
 def evaluate_f1(model: Any, info: Any, split: Any, label_map: Any) -> float:
     """Test entity micro F1 (points) by the loop's evaluation on our encoded test split."""
     from foundry.training.data.collate import Collator
-    from foundry.training.loop import DistContext, evaluate, resolve_precision
+    from foundry.training.loop.distributed import DistContext
+    from foundry.training.loop.evaluate import evaluate
+    from foundry.training.loop.precision import resolve_precision
     from foundry.training.spec import Precision
 
     dist = DistContext.single("cpu")
@@ -321,8 +323,8 @@ def run_ours(size: Size, train: list[Sentence], test: list[Sentence], label_map:
     from foundry.runtime.examples import Split, Task
     from foundry.training.data.encode import encode_split
     from foundry.training.data.tokenizer import TokenizerInfo
-    from foundry.training.loop import NullSink
-    from foundry.training.loop import train as train_loop
+    from foundry.training.loop.events import NullSink
+    from foundry.training.loop.trainer import train as train_loop
     from foundry.training.models import load_task_model, load_tokenizer
     from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from foundry.api.common.v1 import example_pb2, task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as rpb
+from foundry.domain.formats import Format, TagScheme, ValidationPolicy
 from foundry.ingestion.convert import recipe_from_pb, source_from_pb
-from foundry.ingestion.options import (
-    ConflictPolicy,
-    Format,
-    IngestRecipe,
-    PiiMode,
-    PiiType,
-    TagScheme,
-    ValidationPolicy,
-)
+from foundry.ingestion.options import ConflictPolicy, IngestRecipe, PiiMode, PiiType
 from foundry.runtime.convert import example_from_pb, example_to_pb, task_from_pb, task_to_pb
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Split, Task
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foundry.ingestion.options import Format, SourceSpec
-from foundry.ingestion.readers.dispatch import open_reader
+from foundry.domain.formats import Format, SourceSpec
+from foundry.domain.readers.dispatch import open_reader
 from foundry.runtime.examples import Example, Split, Task
 
 

@@ -23,14 +23,14 @@ from foundry.augmentation.operators import OPERATORS, Family, OperatorContext
 from foundry.augmentation.operators.ner import SynonymSourceParams
 from foundry.augmentation.recipe import Recipe
 from foundry.augmentation.synonyms import EmbeddingNeighbours, Lexicon, SynonymSource, wordnet_lexicon
-from foundry.ingestion.stats import StatisticsCollector
+from foundry.domain.base_models import get_base_model, materialize
+from foundry.domain.stats import StatisticsCollector
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from foundry.runtime.examples import Example, Task
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training.base_models import get_base_model, materialize
 
 MAX_PREVIEW_SOURCES = 100
 DEFAULT_PREVIEW_SOURCES = 5

@@ -28,9 +28,9 @@ import numpy as np
 from foundry.augmentation import filters
 from foundry.augmentation.operators import Operator
 from foundry.augmentation.recipe import Recipe
-from foundry.ingestion.dedup import content_key, label_signature
-from foundry.ingestion.steps import RowViolation, StepReport
-from foundry.ingestion.tags import spans_from_tags
+from foundry.domain.dedup import content_key, label_signature
+from foundry.domain.steps import RowViolation, StepReport
+from foundry.domain.tags import spans_from_tags
 from foundry.runtime.examples import Example, Provenance, Split
 
 BATCH_ROWS = 512

@@ -11,8 +11,8 @@ import numpy as np
 
 from foundry.augmentation.operators.llm import instruction_index
 from foundry.augmentation.recipe import ResponseQualityFilter
-from foundry.ingestion.dedup import NearDuplicateIndex, content_digest, content_key
-from foundry.ingestion.tags import is_valid_iob2
+from foundry.domain.dedup import NearDuplicateIndex, content_digest, content_key
+from foundry.domain.tags import is_valid_iob2
 from foundry.runtime.examples import Example
 
 INVALID_TAGS = "invalid_tags"

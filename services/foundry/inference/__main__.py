@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import grpc
 
 from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
 from foundry.inference.core import InferenceCore
 from foundry.inference.generation import GenerationBackend
 from foundry.inference.oip import SERVICE as OIP_SERVICE

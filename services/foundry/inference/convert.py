@@ -6,7 +6,7 @@ from typing import Any
 
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
 from foundry.inference.core import PredictResult
 from foundry.inference.decode import Aggregation, LabelScore, Prediction
 from foundry.inference.registry import LoadedModel, ModelState

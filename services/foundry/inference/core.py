@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from foundry.domain.bundle import ModelBundle, Variant, fetch_bundle
+from foundry.domain.modelversions import get_model_version
 from foundry.inference.admission import InFlightLimit
 from foundry.inference.batcher import Batcher
-from foundry.inference.bundle import ModelBundle, Variant, fetch_bundle
 from foundry.inference.decode import Prediction, classification, entities, sigmoid, softmax
 from foundry.inference.decode import word_probabilities as word_probs
 from foundry.inference.generation import GeneratedPiece, GenerationBackend, GenerationRequest, ModelSelector
@@ -60,7 +61,6 @@ from foundry.runtime.errors import (
 from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training.modelversions import get_model_version
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 Token classification: each word's class probabilities come from its sub-tokens in the window
 that owns the word (`Aggregation`: the first sub-token, as training labels it; the mean of the
 sub-tokens' probabilities; or the sub-token with the highest top probability). Words take their
-most probable label; BIO decoding then repairs what a model may emit: an `I-X` that does not
-continue an `X` entity starts one (as seqeval's lenient mode reads it). An entity's score is the
+most probable label; BIO decoding (`foundry.domain.tags.mentions`) then repairs what a model may
+emit: an `I-X` that does not continue an `X` entity starts one (as seqeval's lenient mode reads it). An entity's score is the
 mean over its words of the chosen label's probability; its offsets are the first word's start
 and the last word's end, code points into the caller's text.
 
@@ -21,10 +21,10 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from foundry.domain.tags import mentions
 from foundry.inference.tokenize import Encoded
 
 FloatArray = npt.NDArray[np.float32]
-OUTSIDE = "O"
 
 
 class Aggregation(StrEnum):
@@ -100,43 +100,20 @@ def word_probabilities(
 
 
 def entities(encoded: Encoded, probs: FloatArray, labels: Sequence[str]) -> tuple[EntitySpan, ...]:
-    """BIO decoding with repair over the words' most probable labels."""
+    """BIO decoding with repair (`foundry.domain.tags.mentions`) over the words' most probable
+    labels; a word without tokens neither starts nor breaks an entity."""
+    words = [word for word in range(len(encoded.word_spans)) if encoded.owner[word] >= 0]
+    best = [int(probs[word].argmax()) for word in words]
     found: list[EntitySpan] = []
-    current: list[int] = []  # the words of the open entity
-    kind, scores = "", list[float]()  # its type and its words' scores
-
-    def close() -> None:
-        if current:
-            start, end = encoded.word_spans[current[0]][0], encoded.word_spans[current[-1]][1]
-            found.append(
-                EntitySpan(
-                    kind,
-                    start,
-                    end,
-                    encoded.text[start:end],
-                    float(np.mean(scores)),
-                    current[0],
-                    current[-1] + 1,
-                )
+    for first, end, kind in mentions([labels[b] for b in best]):
+        chosen = words[first:end]
+        start, stop = encoded.word_spans[chosen[0]][0], encoded.word_spans[chosen[-1]][1]
+        scores = [float(probs[word, b]) for word, b in zip(chosen, best[first:end], strict=True)]
+        found.append(
+            EntitySpan(
+                kind, start, stop, encoded.text[start:stop], float(np.mean(scores)), chosen[0], chosen[-1] + 1
             )
-            current.clear()
-            scores.clear()
-
-    for word in range(len(encoded.word_spans)):
-        if encoded.owner[word] < 0:  # no token: neither starts nor breaks an entity
-            continue
-        best = int(probs[word].argmax())
-        label, score = labels[best], float(probs[word, best])
-        prefix, word_kind = (label[:2], label[2:]) if label[:2] in ("B-", "I-") else ("", label)
-        if label == OUTSIDE or not word_kind:
-            close()
-            continue
-        if not (prefix == "I-" and current and kind == word_kind):  # B-X, or an I-X that starts one
-            close()
-            kind = word_kind
-        current.append(word)
-        scores.append(score)
-    close()
+        )
     return tuple(found)
 
 

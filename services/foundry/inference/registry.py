@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from foundry.domain.bundle import ModelBundle, Variant
 from foundry.inference.batcher import Batcher, BatchSettings
-from foundry.inference.bundle import ModelBundle, Variant
 from foundry.inference.session import OrtModel
 from foundry.inference.tokenize import Encoder
 from foundry.runtime.errors import FailedPreconditionError

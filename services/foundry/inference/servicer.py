@@ -16,8 +16,8 @@ import grpc
 
 from foundry.api.inference.v1 import inference_service_pb2 as pb
 from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
+from foundry.domain.bundle import Variant
 from foundry.inference import convert
-from foundry.inference.bundle import Variant
 from foundry.inference.core import InferenceCore
 from foundry.inference.generation import convert as generation_convert
 from foundry.inference.wire import Undecodable, decoded, lenient

@@ -8,9 +8,10 @@ from google.protobuf import json_format
 
 from foundry.api.common.v1 import dataset_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
+from foundry.domain.formats import SourceSpec
+from foundry.domain.steps import RowViolation, StepReport
 from foundry.ingestion.core import IngestOutcome, IngestSpec, UploadFileSpec
-from foundry.ingestion.options import IngestRecipe, SourceSpec
-from foundry.ingestion.steps import RowViolation, StepReport
+from foundry.ingestion.options import IngestRecipe
 from foundry.runtime.convert import manifest_to_pb, message_to_dataclass, split_from_pb, task_from_pb
 
 

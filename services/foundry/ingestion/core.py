@@ -11,11 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from foundry.ingestion.options import Format, IngestRecipe, SourceSpec
+from foundry.domain.formats import Format, SourceSpec
+from foundry.domain.steps import StepReport
+from foundry.domain.tokencount import TokenCounter, load_token_counter
+from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.spool import Spool
-from foundry.ingestion.steps import StepReport
-from foundry.ingestion.tokencount import TokenCounter, load_token_counter
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples

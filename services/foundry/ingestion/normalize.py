@@ -25,9 +25,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 
+from foundry.domain.steps import Step
+from foundry.domain.tags import TagError, parse_tag, repair_iob2, spans_from_tags
 from foundry.ingestion.options import NormalizationOptions
-from foundry.ingestion.steps import Step
-from foundry.ingestion.tags import TagError, parse_tag, repair_iob2, spans_from_tags
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import ChatMessage, Example, Task
 

@@ -24,19 +24,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from foundry.ingestion.dedup import Deduplicator, DedupResult, content_key, label_signature
+from foundry.domain.dedup import content_key, label_signature
+from foundry.domain.dedup.content import ChatDedupScope
+from foundry.domain.formats import SourceSpec, ValidationPolicy
+from foundry.domain.readers import open_reader
+from foundry.domain.stats import StatisticsCollector
+from foundry.domain.steps import RowViolation, Step, StepReport
+from foundry.domain.tokencount import TokenCounter
+from foundry.ingestion.dedup import Deduplicator, DedupResult
 from foundry.ingestion.dedup.leakage import SPLITS
 from foundry.ingestion.normalize import NormalizeStep
-from foundry.ingestion.options import ChatDedupScope, IngestRecipe, SourceSpec, ValidationPolicy
+from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pii import PiiStep
 from foundry.ingestion.quality import QualityStep
-from foundry.ingestion.readers import open_reader
 from foundry.ingestion.split import SplitResult, Splitter, stratum_key
 from foundry.ingestion.spool import Spool
-from foundry.ingestion.stats import StatisticsCollector
-from foundry.ingestion.steps import RowViolation, Step, StepReport
 from foundry.ingestion.summaries import duplicate_summary, leakage_summary, sample_rows
-from foundry.ingestion.tokencount import TokenCounter
 from foundry.ingestion.validate import ValidateStep
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import EXAMPLE_SCHEMA, Example, Split, Task

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from foundry.domain.steps import RowViolation, Step
 from foundry.ingestion.langid import LanguageIdentifier, Py3LangidIdentifier
 from foundry.ingestion.options import QualityFilters
-from foundry.ingestion.steps import RowViolation, Step
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example
 

@@ -44,11 +44,11 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.dedup.clusters import components
+from foundry.domain.dedup.clusters import components
+from foundry.domain.dedup.shingles import fmix64
+from foundry.domain.steps import StepReport
 from foundry.ingestion.dedup.leakage import SPLITS, UNASSIGNED_CODE, cluster_leakage, split_codes
-from foundry.ingestion.dedup.shingles import fmix64
 from foundry.ingestion.options import SplitOptions
-from foundry.ingestion.steps import StepReport
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split
 

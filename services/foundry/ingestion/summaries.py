@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from foundry.domain.stats import SPLIT_ENUM
 from foundry.ingestion.dedup import DedupResult
-from foundry.ingestion.stats import SPLIT_ENUM
 from foundry.runtime.examples import Split
 
 

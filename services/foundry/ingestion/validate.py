@@ -24,9 +24,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from foundry.ingestion.options import TagScheme, ValidationOptions
-from foundry.ingestion.steps import RowViolation, Step
-from foundry.ingestion.tags import TagError, is_valid_iob2, parse_tag, spans_from_tags, to_iob2
+from foundry.domain.formats import TagScheme, ValidationOptions
+from foundry.domain.steps import RowViolation, Step
+from foundry.domain.tags import (
+    TagError,
+    is_valid_iob2,
+    label_entity_type,
+    parse_tag,
+    spans_from_tags,
+    to_iob2,
+)
 from foundry.runtime.examples import Example, Task
 
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -50,7 +57,7 @@ class ValidateStep(Step):
         self.report.max_violations = options.max_violations_reported
         labels = options.label_set
         if task is Task.TOKEN_CLASSIFICATION:
-            labels = tuple(_entity_type(label) for label in labels if label != "O")
+            labels = tuple(label_entity_type(label) for label in labels if label != "O")
         self.allowed: frozenset[str] = frozenset(labels)
         #: labels (class labels, or entities by type) of the rows that passed
         self.labels_seen: Counter[str] = Counter()
@@ -216,10 +223,3 @@ class ValidateStep(Step):
         if not answered and not self.options.allow_unlabeled:
             raise _Invalid("unlabeled", "the conversation has no assistant message", "messages")
         return example
-
-
-def _entity_type(label: str) -> str:
-    """An entity type from a label-set entry that may be a tag ("B-PER" → "PER")."""
-    if len(label) > 2 and label[1] == "-" and label[0] in "BIESLU":
-        return label[2:]
-    return label

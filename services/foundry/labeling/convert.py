@@ -9,7 +9,7 @@ from google.protobuf import timestamp_pb2
 from foundry.api.common.v1 import conll_pb2, dataset_pb2, example_pb2, model_pb2, refs_pb2
 from foundry.api.labeling.v1 import labeling_service_pb2 as pb
 from foundry.api.labeling.v1 import project_pb2, rules_pb2
-from foundry.ingestion.options import ConllOptions
+from foundry.domain.formats import ConllOptions
 from foundry.labeling import imports, rules, selection
 from foundry.labeling.aggregation.levels import AggregatedItem, Level, Method, Reliability
 from foundry.labeling.agreement import AgreementReport

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from foundry.ingestion.options import ConllOptions, FieldMapping, SourceSpec, ValidationOptions
-from foundry.ingestion.readers.base import ReadContext
-from foundry.ingestion.readers.conll import ConllReader
+from foundry.domain.formats import ConllOptions, FieldMapping, SourceSpec, ValidationOptions
+from foundry.domain.readers.base import ReadContext
+from foundry.domain.readers.conll import ConllReader
 from foundry.labeling.annotations import Annotation, Source
 from foundry.labeling.project import item_text
 from foundry.runtime.examples import Example, Span, Task

@@ -14,20 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foundry.domain.tags import OUTSIDE, mention_tags
 from foundry.labeling import issues as cl
 from foundry.labeling import selection
 from foundry.labeling.aggregation.levels import Level, Method
 from foundry.labeling.annotations import MODEL_PREFIX, Annotation, AnnotatorFilter, Source, is_model, is_rule
 from foundry.labeling.core import LabelingCore, _invalid
 from foundry.labeling.predictor import ItemPrediction, Predictions, Predictor
-from foundry.labeling.project import (
-    OUTSIDE,
-    Project,
-    item_text,
-    spans_from_tags,
-    token_offsets,
-    validate_annotation,
-)
+from foundry.labeling.project import Project, item_spans, item_text, token_offsets, validate_annotation
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Span, Task
 
@@ -61,8 +55,9 @@ class LabelIssue:
 def _tags(example: Example, prediction: ItemPrediction) -> list[str]:
     tags = [OUTSIDE] * len(example.tokens or [])
     for e in prediction.entities:
-        for t in range(max(e.token_start, 0), min(e.token_end, len(tags))):
-            tags[t] = ("B-" if t == e.token_start else "I-") + e.type
+        start, end = max(e.token_start, 0), min(e.token_end, len(tags))
+        if start < end:
+            tags[start:end] = mention_tags(e.type, end - start)
     return tags
 
 
@@ -135,7 +130,7 @@ class ModelWork:
                 1,
                 Source.MODEL,
                 tags=tuple(tags),
-                spans=tuple(spans_from_tags(example, tags)),
+                spans=tuple(item_spans(example, tags)),
                 score=float(np.mean(scores)) if scores else None,
             )
         if project.task is Task.MULTILABEL_CLASSIFICATION:
@@ -354,6 +349,6 @@ def _span_at(example: Example, token: int, given: object) -> Span | None:
     offsets = token_offsets(example)
     if token >= len(offsets):
         return None
-    spans = spans_from_tags(example, list(given))
+    spans = item_spans(example, list(given))
     start, _ = offsets[token]
     return next((s for s in spans if s.start <= start < s.end), None)

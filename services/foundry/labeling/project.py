@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from foundry.domain.tags import TagError, joined_offsets, repair_iob2, spans_at, tag_set, tags_at
 from foundry.labeling.annotations import Annotation, Source, is_model, is_rule
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Span, Split, Task
 from foundry.runtime.manifest import VersionRef, utc_now_iso
 
 ANNOTATOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")
-OUTSIDE = "O"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Project:
 
     def tag_set(self) -> list[str]:
         """The IOB2 tags of the schema: "O", then B- and I- of each entity type."""
-        return [OUTSIDE] + [f"{p}-{label}" for label in self.labels for p in ("B", "I")]
+        return tag_set(self.labels)
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -102,82 +102,51 @@ def token_offsets(example: Example) -> list[tuple[int, int]]:
     for token in tokens:
         start = text.find(token, position)
         if start < 0:  # text not made of the tokens: fall back to the joined tokens' offsets
-            return _joined_offsets(tokens)
+            return joined_offsets(tokens)
         out.append((start, start + len(token)))
         position = start + len(token)
     return out
 
 
-def _joined_offsets(tokens: Sequence[str]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    position = 0
-    for token in tokens:
-        out.append((position, position + len(token)))
-        position += len(token) + 1
-    return out
+def item_spans(example: Example, tags: Sequence[str]) -> list[Span]:
+    """The spans IOB2 `tags` denote over the item's text (an I- that continues nothing starts one)."""
+    return spans_at(token_offsets(example), tags)
 
 
-def spans_from_tags(example: Example, tags: Sequence[str]) -> list[Span]:
-    """The spans IOB2 `tags` denote over the example's tokens (an I- that continues nothing
-    starts a span)."""
-    spans: list[Span] = []
-    offsets = token_offsets(example)
-    current, start, end = "", 0, 0
-    for (tok_start, tok_end), tag in zip(offsets, tags, strict=True):
-        prefix, _, type_ = tag.partition("-")
-        if prefix == OUTSIDE or prefix == "B" or type_ != current:
-            if current:
-                spans.append(Span(start, end, current))
-            current, start = ("" if prefix == OUTSIDE else type_), tok_start
-        end = tok_end
-    if current:
-        spans.append(Span(start, end, current))
-    return spans
+#: `TagError` reasons of `tags_at` → the reasons labeling reports
+_SPAN_REASONS = {
+    "span_out_of_range": "SPAN_OUT_OF_RANGE",
+    "span_misaligned": "SPAN_MISALIGNED",
+    "overlapping_spans": "OVERLAPPING_SPANS",
+    "invalid_tag": "INVALID_SPAN_LABEL",
+}
 
 
-def repair_tags(tags: Sequence[str]) -> list[str]:
-    """IOB2 with every I- that continues nothing turned into B-."""
-    out = list(tags)
-    previous = ""
-    for index, tag in enumerate(out):
-        prefix, _, type_ = tag.partition("-")
-        if prefix == "I" and type_ != previous:
-            out[index] = "B-" + type_
-        previous = type_ if prefix != OUTSIDE else ""
-    return out
-
-
-def tags_from_spans(example: Example, spans: Sequence[Span], field_name: str) -> list[str]:
-    """IOB2 tags for char spans; each span must start and end on token boundaries."""
-    offsets = token_offsets(example)
-    starts = {start: i for i, (start, _) in enumerate(offsets)}
-    ends = {end: i for i, (_, end) in enumerate(offsets)}
-    length = len(item_text(example))
-    tags = [OUTSIDE] * len(offsets)
-    for index, span in enumerate(spans):
-        where = f"{field_name}.spans[{index}]"
-        if not 0 <= span.start < span.end <= length:
-            raise InvalidArgumentError(
-                f"span [{span.start}, {span.end}) is outside the text of item {example.id!r} (length {length})",
-                reason="SPAN_OUT_OF_RANGE",
-                violations=[FieldViolation(where, f"[{span.start}, {span.end}) outside [0, {length})")],
+def item_tags(example: Example, spans: Sequence[Span], field_name: str) -> list[str]:
+    """IOB2 tags for char spans over the item's text; each span must start and end on token
+    boundaries (`InvalidArgumentError` naming `<field_name>.spans[i]` otherwise)."""
+    text = item_text(example)
+    try:
+        return tags_at(token_offsets(example), text, spans)
+    except TagError as error:
+        span = spans[error.index]
+        where = f"{field_name}.spans[{error.index}]"
+        reason = _SPAN_REASONS.get(error.reason, "INVALID_SPAN")
+        if error.reason == "span_out_of_range":
+            message = f"span [{span.start}, {span.end}) is outside the text of item {example.id!r} (length {len(text)})"
+            problem = f"[{span.start}, {span.end}) outside [0, {len(text)})"
+        elif error.reason == "overlapping_spans":
+            message, problem = f"spans of item {example.id!r} overlap", "overlaps another span"
+        elif error.reason == "span_misaligned":
+            message = (
+                f"span [{span.start}, {span.end}) of item {example.id!r} does not fall on token boundaries"
             )
-        first, last = starts.get(span.start), ends.get(span.end)
-        if first is None or last is None or last < first:
-            raise InvalidArgumentError(
-                f"span [{span.start}, {span.end}) of item {example.id!r} does not fall on token boundaries",
-                reason="SPAN_MISALIGNED",
-                violations=[FieldViolation(where, "does not start and end on token boundaries")],
-            )
-        if any(tag != OUTSIDE for tag in tags[first : last + 1]):
-            raise InvalidArgumentError(
-                f"spans of item {example.id!r} overlap",
-                reason="OVERLAPPING_SPANS",
-                violations=[FieldViolation(where, "overlaps another span")],
-            )
-        tags[first] = "B-" + span.label
-        tags[first + 1 : last + 1] = ["I-" + span.label] * (last - first)
-    return tags
+            problem = "does not start and end on token boundaries"
+        else:
+            message, problem = f"{error} (item {example.id!r})", str(error)
+        raise InvalidArgumentError(
+            message, reason=reason, violations=[FieldViolation(where, problem)]
+        ) from None
 
 
 def _bad_label(label: str, where: str, project: Project) -> InvalidArgumentError:
@@ -226,7 +195,7 @@ def validate_annotation(project: Project, example: Example, annotation: Annotati
         for i, tag in enumerate(annotation.tags):
             if tag not in tag_set:
                 raise _bad_label(tag, f"{where}.tags[{i}]", project)
-        tags = repair_tags(annotation.tags)
-        return replace(annotation, tags=tuple(tags), spans=tuple(spans_from_tags(example, tags)))
-    tags = tags_from_spans(example, annotation.spans, where)
-    return replace(annotation, tags=tuple(tags), spans=tuple(spans_from_tags(example, tags)))
+        tags, _ = repair_iob2(annotation.tags)
+        return replace(annotation, tags=tuple(tags), spans=tuple(item_spans(example, tags)))
+    tags = item_tags(example, annotation.spans, where)
+    return replace(annotation, tags=tuple(tags), spans=tuple(item_spans(example, tags)))

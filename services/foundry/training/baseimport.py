@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError
-from foundry.runtime.objectstore import ObjectStore
-from foundry.training.base_models import (
+from foundry.domain.base_models import (
     BaseModelManifest,
     compute_version_id,
     import_base_model,
     manifest_key,
     validate_base_model_name,
 )
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.objectstore import ObjectStore
 
 #: the most bytes one chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
 MAX_CHUNK_BYTES = 1024 * 1024

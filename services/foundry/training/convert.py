@@ -15,6 +15,8 @@ from google.protobuf.message import Message
 from foundry.api.common.v1 import job_pb2, model_pb2, refs_pb2, training_spec_pb2
 from foundry.api.training.v1 import base_model_pb2, training_service_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
+from foundry.domain.base_models import BaseModelManifest
+from foundry.domain.modelversions import ModelVersion
 from foundry.runtime.convert import (
     enum_from_pb,
     enum_to_pb,
@@ -25,12 +27,10 @@ from foundry.runtime.convert import (
 )
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
-from foundry.training.base_models import BaseModelManifest
 from foundry.training.baseimport import DeclaredFile, ImportHeader
 from foundry.training.core import JobView
 from foundry.training.jobstore import ProgressEvent
 from foundry.training.loop.events import JobState
-from foundry.training.modelversions import ModelVersion
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 _REQUIRED = ("task", "base_model", "dataset")

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from foundry.domain import base_models, modelversions
+from foundry.domain.modelversions import ModelVersion
 from foundry.runtime import datasets
 from foundry.runtime.errors import (
     AlreadyExistsError,
@@ -29,12 +31,11 @@ from foundry.runtime.examples import Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training import base_models, jobstore, modelversions
+from foundry.training import jobstore
 from foundry.training.baseimport import ImportHeader, ImportSession
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter, JobRecord, ProgressEvent
 from foundry.training.loop.events import JobState
-from foundry.training.modelversions import ModelVersion
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 BY_REQUEST_PREFIX = "jobs/by-request/"

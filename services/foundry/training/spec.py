@@ -37,10 +37,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any, Literal, TypeVar
 
+from foundry.domain.chattemplates import NAMED_TEMPLATES
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
-from foundry.training.chat.templates import NAMED_TEMPLATES
 from foundry.training.metrics import METRIC_KEYS
 
 D = TypeVar("D")

@@ -54,55 +54,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from foundry.runtime.datasets import resolve_version
-from foundry.runtime.errors import FailedPreconditionError, FoundryError
-from foundry.runtime.examples import Split, Task
-from foundry.runtime.hashing import file_sha256
-from foundry.runtime.manifest import DatasetManifest
-from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
-from foundry.training import jobstore
-from foundry.training.base_models import get_base_model, materialize
-from foundry.training.chat.encode import ChatEncoder
-from foundry.training.chat.model import load_causal_lm, save_chat_checkpoint, stop_token_ids
-from foundry.training.chat.templates import ChatTemplate, resolve_template
-from foundry.training.chat.version import export_chat
-from foundry.training.data.batching import eval_batches
-from foundry.training.data.cache import SplitEncoder, load_or_encode
-from foundry.training.data.collate import Collator
-from foundry.training.data.encoded import EncodedSplit
-from foundry.training.data.labels import LabelMap, label_map_for
-from foundry.training.data.tokenizer import TokenizerInfo
-from foundry.training.export import ExportSettings, MetricFn, export_model
-from foundry.training.jobstore import EventKind, EventWriter, FollowerWriter, JobRecord
-from foundry.training.loop import (
-    CheckpointEvent,
-    DistContext,
-    EvalEvent,
-    EventSink,
-    JobState,
-    LoopOptions,
-    NullSink,
-    StateEvent,
-    StepEvent,
-    evaluate,
-    latest_checkpoint,
-    load_weights,
-    plot_curves,
-    resolve_precision,
-    train,
-)
-from foundry.training.metrics import classification_metrics, entity_metrics_from_codes
-from foundry.training.models import (
-    LoraSettings,
-    apply_lora,
-    freeze,
-    load_task_model,
-    load_tokenizer,
-    merge_for_export,
-    save_checkpoint,
-)
-from foundry.training.modelversions import (
+from foundry.domain.base_models import get_base_model, materialize
+from foundry.domain.chattemplates import ChatTemplate, resolve_template
+from foundry.domain.modelversions import (
     PROMOTED,
     REJECTED,
     ArtifactKind,
@@ -114,6 +68,51 @@ from foundry.training.modelversions import (
     get_model_version,
     list_model_versions,
     write_model_version,
+)
+from foundry.runtime.datasets import resolve_version
+from foundry.runtime.errors import FailedPreconditionError, FoundryError
+from foundry.runtime.examples import Split, Task
+from foundry.runtime.hashing import file_sha256
+from foundry.runtime.manifest import DatasetManifest
+from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.settings import Settings
+from foundry.training import jobstore
+from foundry.training.chat.encode import ChatEncoder
+from foundry.training.chat.model import load_causal_lm, save_chat_checkpoint, stop_token_ids
+from foundry.training.chat.version import export_chat
+from foundry.training.data.batching import eval_batches
+from foundry.training.data.cache import SplitEncoder, load_or_encode
+from foundry.training.data.collate import Collator
+from foundry.training.data.encoded import EncodedSplit
+from foundry.training.data.labels import LabelMap, label_map_for
+from foundry.training.data.tokenizer import TokenizerInfo
+from foundry.training.export import ExportSettings, MetricFn, export_model
+from foundry.training.jobstore import EventKind, EventWriter, FollowerWriter, JobRecord
+from foundry.training.loop.checkpoints import latest_checkpoint, load_weights
+from foundry.training.loop.curves import plot_curves
+from foundry.training.loop.distributed import DistContext
+from foundry.training.loop.evaluate import evaluate
+from foundry.training.loop.events import (
+    CheckpointEvent,
+    EvalEvent,
+    EventSink,
+    JobState,
+    NullSink,
+    StateEvent,
+    StepEvent,
+)
+from foundry.training.loop.precision import resolve_precision
+from foundry.training.loop.setup import LoopOptions
+from foundry.training.loop.trainer import train
+from foundry.training.metrics import classification_metrics, entity_metrics_from_codes
+from foundry.training.models import (
+    LoraSettings,
+    apply_lora,
+    freeze,
+    load_task_model,
+    load_tokenizer,
+    merge_for_export,
+    save_checkpoint,
 )
 from foundry.training.spec import JobSpec, Precision, TrainingMethod
 

@@ -29,14 +29,14 @@ from foundry.api.inference.v1 import inference_service_pb2 as inference_pb
 from foundry.augmentation.__main__ import build
 from foundry.augmentation.inference_client import agreement
 from foundry.augmentation.testing import ChatServer, rewriting_reply, wnut
-from foundry.ingestion.tags import is_valid_iob2
+from foundry.domain.base_models import import_base_model
+from foundry.domain.tags import is_valid_iob2
 from foundry.runtime import datasets
 from foundry.runtime.convert import example_from_pb
 from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
-from foundry.training.base_models import import_base_model
 from foundry.training.testing import tiny_bert, tiny_bert_config, vocab_from_texts
 
 if TYPE_CHECKING:

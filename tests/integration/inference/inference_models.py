@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from foundry.domain.base_models import import_base_model
+from foundry.domain.modelversions import ModelVersion, list_model_versions
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.s3server import SeaweedS3Server
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import import_base_model
 from foundry.training.jobstore import JobRecord
-from foundry.training.loop import JobState
-from foundry.training.modelversions import ModelVersion, list_model_versions
+from foundry.training.loop.events import JobState
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec, Precision
 from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from foundry.training.worker import run_job

@@ -26,9 +26,10 @@ from foundry.api.inference.v1 import inference_service_pb2 as pb
 from foundry.api.inference.v2 import grpc_predict_v2_pb2 as oip_pb
 from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
 from foundry.cli import generate as cli_generate
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
+from foundry.domain.causallm import CausalSession
 from foundry.inference.core import InferenceCore
-from foundry.inference.generation import CausalSession, ChatTokenizer, GenerationRequest, ModelSelector
+from foundry.inference.generation import ChatTokenizer, GenerationRequest, ModelSelector
 from foundry.inference.generation.bundle import fetch_chat_bundle
 from foundry.runtime.errors import FailedPreconditionError, UnimplementedError
 from foundry.runtime.examples import ChatMessage

@@ -23,7 +23,7 @@ from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
 from foundry.api.inference.v2 import grpc_predict_v2_pb2 as oip_pb
 from foundry.api.inference.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
 from foundry.inference.core import InferenceCore
 from foundry.inference.registry import ModelKey
 from foundry.runtime.objectstore import ObjectStore

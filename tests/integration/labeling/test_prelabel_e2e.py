@@ -27,6 +27,8 @@ from foundry.api.common.v1 import refs_pb2
 from foundry.api.labeling.v1 import labeling_service_pb2 as pb
 from foundry.cli.label_demo import run_demo_stage
 from foundry.cli.main import app
+from foundry.domain.base_models import import_base_model
+from foundry.domain.modelversions import list_model_versions
 from foundry.inference.__main__ import build as build_inference
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Task
@@ -35,10 +37,8 @@ from foundry.runtime.s3server import SeaweedS3Server
 from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import import_base_model
 from foundry.training.jobstore import JobRecord
-from foundry.training.loop import JobState
-from foundry.training.modelversions import list_model_versions
+from foundry.training.loop.events import JobState
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec, Precision
 from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from foundry.training.worker import run_job

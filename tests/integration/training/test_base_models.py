@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from foundry.runtime.errors import CorruptionError, InvalidArgumentError, NotFoundError
-from foundry.runtime.examples import Task
-from foundry.runtime.hashing import file_sha256
-from foundry.runtime.objectinfo import SHA256_METADATA
-from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.s3client import connect
-from foundry.runtime.settings import Settings
-from foundry.training.base_models import (
+from foundry.domain.base_models import (
     BASE_MODELS_PREFIX,
     BaseModelManifest,
     compute_version_id,
@@ -30,6 +23,13 @@ from foundry.training.base_models import (
     manifest_key,
     materialize,
 )
+from foundry.runtime.errors import CorruptionError, InvalidArgumentError, NotFoundError
+from foundry.runtime.examples import Task
+from foundry.runtime.hashing import file_sha256
+from foundry.runtime.objectinfo import SHA256_METADATA
+from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.s3client import connect
+from foundry.runtime.settings import Settings
 from foundry.training.models import count_parameters, load_task_model
 from foundry.training.testing import tiny_bert, vocab_from_texts
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from foundry.domain.base_models import import_base_model
+from foundry.domain.dedup.content import ChatDedupScope
+from foundry.domain.formats import Format, SourceSpec
 from foundry.ingestion.core import IngestionCore, IngestSpec
 from foundry.ingestion.normalize import TextNormalizer
 from foundry.ingestion.options import (
-    ChatDedupScope,
     DedupOptions,
-    Format,
     IngestRecipe,
     NormalizationOptions,
     PiiOptions,
-    SourceSpec,
     StatisticsOptions,
 )
 from foundry.runtime.datasets import iter_examples
@@ -27,7 +27,6 @@ from foundry.runtime.errors import NotFoundError
 from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training.base_models import import_base_model
 from foundry.training.models import load_tokenizer
 from foundry.training.testing import chat_examples, tiny_causal_lm
 

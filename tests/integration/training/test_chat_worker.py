@@ -12,16 +12,16 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from foundry.domain.base_models import BaseModelManifest, import_base_model
+from foundry.domain.modelversions import download_artifacts, get_model_version
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import BaseModelManifest, import_base_model
 from foundry.training.jobstore import JobRecord
-from foundry.training.loop import JobState
-from foundry.training.modelversions import download_artifacts, get_model_version
+from foundry.training.loop.events import JobState
 from foundry.training.spec import (
     BaseModelRef,
     CausalLmOptions,

@@ -26,6 +26,7 @@ from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.cli import console as cli_console
 from foundry.cli.main import app
+from foundry.domain.base_models import BASE_MODELS_PREFIX
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.manifest import DatasetManifest
@@ -33,7 +34,6 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
 from foundry.training.__main__ import build
-from foundry.training.base_models import BASE_MODELS_PREFIX
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.events import JobState

@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForTokenClassification
 
+from foundry.domain.base_models import BaseModelManifest, import_base_model
+from foundry.domain.modelversions import (
+    get_model_version,
+    list_model_versions,
+)
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.errors import NotFoundError
 from foundry.runtime.examples import Example, Split, Task
@@ -21,13 +26,8 @@ from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import BaseModelManifest, import_base_model
 from foundry.training.jobstore import EventKind, EventWriter, JobRecord
-from foundry.training.loop import JobState
-from foundry.training.modelversions import (
-    get_model_version,
-    list_model_versions,
-)
+from foundry.training.loop.events import JobState
 from foundry.training.spec import (
     BaseModelRef,
     DatasetRef,

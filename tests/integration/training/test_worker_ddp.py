@@ -15,20 +15,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundry.domain.base_models import import_base_model
+from foundry.domain.modelversions import list_model_versions
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Split, Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training import jobstore
-from foundry.training.base_models import import_base_model
 from foundry.training.data import TokenizerInfo, label_map_for, load_or_encode
 from foundry.training.data.batching import train_batches
 from foundry.training.data.cache import CACHE_PREFIX
 from foundry.training.jobstore import JobRecord, ProgressEvent
-from foundry.training.loop import JobState
+from foundry.training.loop.events import JobState
 from foundry.training.models import load_tokenizer
-from foundry.training.modelversions import list_model_versions
 from foundry.training.spec import BaseModelRef, DatasetRef, ExportOptions, JobSpec, Precision
 from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 

@@ -11,7 +11,7 @@ from foundry.augmentation.operators import OperatorContext
 from foundry.augmentation.recipe import AcceptanceFilters, OperatorStep, Recipe
 from foundry.augmentation.synonyms import wordnet_lexicon
 from foundry.augmentation.testing import wnut
-from foundry.ingestion.tags import is_valid_iob2
+from foundry.domain.tags import is_valid_iob2
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task
 

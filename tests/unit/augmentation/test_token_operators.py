@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from foundry.augmentation.operators import TOKEN_OPERATORS, Operator, OperatorContext
-from foundry.augmentation.operators.segments import segments
 from foundry.augmentation.synonyms import Lexicon, wordnet_lexicon
 from foundry.augmentation.testing import wnut
-from foundry.ingestion.tags import is_valid_iob2
+from foundry.domain.tags import is_valid_iob2, segments
 from foundry.runtime.examples import Example, Split
 
 CONTEXT = OperatorContext(synonyms=lambda params: wordnet_lexicon())

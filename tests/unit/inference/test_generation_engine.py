@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from foundry.domain.causallm import CausalSession
 from foundry.inference.generation import (
-    CausalSession,
     ChatTokenizer,
     FinishReason,
     GeneratedPiece,

@@ -15,21 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from foundry.ingestion.dedup import (
-    Deduplicator,
-    DedupResult,
+from foundry.domain.dedup import (
     NearDuplicateIndex,
     content_key,
     label_signature,
     optimal_params,
     shingle_sets,
 )
-from foundry.ingestion.dedup.clusters import components, pairs_within
-from foundry.ingestion.dedup.lsh import band_keys, candidate_pairs
-from foundry.ingestion.dedup.minhash import MinHasher
-from foundry.ingestion.dedup.shingles import ShingleSets
-from foundry.ingestion.dedup.store import ShingleStore
-from foundry.ingestion.options import ChatDedupScope, ConflictPolicy, DedupOptions
+from foundry.domain.dedup.clusters import components, pairs_within
+from foundry.domain.dedup.content import ChatDedupScope
+from foundry.domain.dedup.lsh import band_keys, candidate_pairs
+from foundry.domain.dedup.minhash import MinHasher
+from foundry.domain.dedup.shingles import ShingleSets
+from foundry.domain.dedup.store import ShingleStore
+from foundry.ingestion.dedup import Deduplicator, DedupResult
+from foundry.ingestion.options import ConflictPolicy, DedupOptions
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Task
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from foundry.domain.formats import SourceSpec
+from foundry.domain.readers import open_reader
+from foundry.domain.tags import is_valid_iob2, spans_from_tags
 from foundry.ingestion.normalize import NormalizeStep, TextNormalizer
-from foundry.ingestion.options import NormalizationOptions, SourceSpec
-from foundry.ingestion.readers import open_reader
-from foundry.ingestion.tags import is_valid_iob2, spans_from_tags
+from foundry.ingestion.options import NormalizationOptions
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Task
 

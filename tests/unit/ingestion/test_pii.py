@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from foundry.domain.tags import is_valid_iob2, repair_iob2, spans_from_tags
 from foundry.ingestion.options import PiiMode, PiiOptions, PiiType
 from foundry.ingestion.pii import (
     TAGS_REPAIRED_COUNTER,
@@ -29,7 +30,6 @@ from foundry.ingestion.pii.checksums import (
     spanish_id_valid,
     verhoeff_valid,
 )
-from foundry.ingestion.tags import is_valid_iob2, repair_iob2, spans_from_tags
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span
 

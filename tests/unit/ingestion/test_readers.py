@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from foundry.ingestion.options import (
+from foundry.domain.formats import (
     ConllOptions,
     CsvOptions,
     FieldMapping,
@@ -16,10 +16,10 @@ from foundry.ingestion.options import (
     TagScheme,
     ValidationOptions,
 )
-from foundry.ingestion.readers import Reader, detect_format, open_reader
-from foundry.ingestion.readers.base import IdAssigner
-from foundry.ingestion.readers.lines import BadLine, iter_lines
-from foundry.ingestion.tags import is_valid_iob2, spans_from_tags
+from foundry.domain.readers import Reader, detect_format, open_reader
+from foundry.domain.readers.base import IdAssigner
+from foundry.domain.readers.lines import BadLine, iter_lines
+from foundry.domain.tags import is_valid_iob2, spans_from_tags
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Span, Split, Task
 from foundry.runtime.hashing import canonical_json_sha256

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from foundry.ingestion.stats import StatisticsCollector
+from foundry.domain.stats import StatisticsCollector
 from foundry.runtime.examples import ChatMessage, Example, Split, examples_to_batch
 
 

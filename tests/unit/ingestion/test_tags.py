@@ -1,4 +1,4 @@
-"""Tag schemes, repair, validity, and spans ⇄ tags (foundry.ingestion.tags)."""
+"""Tag schemes, repair, validity, and spans ⇄ tags (foundry.domain.tags)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from foundry.ingestion.options import TagScheme
-from foundry.ingestion.tags import (
+from foundry.domain.formats import TagScheme
+from foundry.domain.tags import (
     TagError,
     bioes_to_iob2,
     entity_type,
+    entity_types,
     iob2_to_bioes,
     is_valid_iob2,
+    label_entity_type,
+    mention_tags,
+    mentions,
     parse_tag,
     repair_iob2,
+    segments,
+    spans_at,
     spans_from_tags,
+    tag_set,
+    tags_at,
     tags_from_spans,
     to_iob2,
 )
@@ -244,3 +252,41 @@ def test_bad_spans_raise(spans: list[Span], reason: str, index: int) -> None:
     with pytest.raises(TagError) as caught:
         tags_from_spans("Ann lives here", spans)
     assert (caught.value.reason, caught.value.index, caught.value.field) == (reason, index, "spans")
+
+
+# --- the shared helpers (labeling, training, inference and augmentation read tags through them) -------
+
+
+def test_segments_cover_every_token_and_mentions_are_the_typed_ones() -> None:
+    tags = ["O", "O", "B-PER", "I-PER", "I-LOC", "O", "B-X", "B-X"]
+    assert segments(tags) == [(0, 2, ""), (2, 4, "PER"), (4, 5, "LOC"), (5, 6, ""), (6, 7, "X"), (7, 8, "X")]
+    assert mentions(tags) == [(2, 4, "PER"), (4, 5, "LOC"), (6, 7, "X"), (7, 8, "X")]
+    assert segments([]) == [] and mentions(["O", "O"]) == []
+    with pytest.raises(TagError):
+        segments(["O", "PER"])
+
+
+def test_spans_and_tags_at_any_token_offsets() -> None:
+    text = "Ann  lives in New York"
+    offsets = [(0, 3), (5, 10), (11, 13), (14, 17), (18, 22)]
+    tags = ["B-PER", "O", "O", "B-LOC", "I-LOC"]
+    spans = spans_at(offsets, tags)
+    assert spans == [Span(0, 3, "PER"), Span(14, 22, "LOC")]
+    assert tags_at(offsets, text, spans) == tags
+    with pytest.raises(TagError) as caught:
+        tags_at(offsets, text, [Span(14, 22, "LOC"), Span(0, 4, "PER")])
+    assert (caught.value.reason, caught.value.index) == ("span_misaligned", 1)
+
+
+def test_tag_sets_and_label_entity_types() -> None:
+    assert tag_set(["PER", "LOC"]) == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    assert [label_entity_type(x) for x in ("B-PER", "I-PER", "S-PER", "PER", "B-", "creative-work")] == [
+        "PER",
+        "PER",
+        "PER",
+        "PER",
+        "B-",
+        "creative-work",
+    ]
+    assert entity_types(["B-PER", "I-PER", "O", "B-LOC"]) == ["PER", "LOC"]
+    assert mention_tags("LOC", 3) == ["B-LOC", "I-LOC", "I-LOC"]

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from foundry.domain import formats
+from foundry.domain.dedup.content import ChatDedupScope
+from foundry.domain.formats import Format, SourceSpec, TagScheme, ValidationOptions, ValidationPolicy
+from foundry.domain.readers import open_reader
+from foundry.domain.tags import spans_from_tags
 from foundry.ingestion import options as opts
-from foundry.ingestion.options import (
-    IngestRecipe,
-    SourceSpec,
-    SplitOptions,
-    ValidationOptions,
-    ValidationPolicy,
-)
-from foundry.ingestion.readers import open_reader
-from foundry.ingestion.tags import spans_from_tags
+from foundry.ingestion.options import IngestRecipe, SplitOptions
 from foundry.ingestion.validate import ValidateStep
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Split, Task
@@ -231,20 +228,21 @@ def _pb_messages() -> dict[str, object]:
 def test_option_dataclass_fields_match_the_proto(name: str) -> None:
     descriptor = _pb_messages()[name]
     proto_fields = [f.name for f in descriptor.fields]  # type: ignore[attr-defined]
-    domain_fields = [f.name for f in dataclasses.fields(getattr(opts, name))]
+    module = formats if hasattr(formats, name) else opts
+    domain_fields = [f.name for f in dataclasses.fields(getattr(module, name))]
     assert domain_fields == proto_fields
 
 
 @pytest.mark.parametrize(
     "enum_type",
     [
-        opts.Format,
-        opts.TagScheme,
-        opts.ValidationPolicy,
+        Format,
+        TagScheme,
+        ValidationPolicy,
         opts.PiiType,
         opts.PiiMode,
         opts.ConflictPolicy,
-        opts.ChatDedupScope,
+        ChatDedupScope,
     ],
 )
 def test_every_proto_enum_value_maps_to_a_domain_member(enum_type: type[StrEnum]) -> None:
@@ -264,7 +262,7 @@ def test_every_proto_enum_value_maps_to_a_domain_member(enum_type: type[StrEnum]
         if not value.name.endswith("_UNSPECIFIED") or member.name == "UNSPECIFIED":
             assert opts.enum_to_proto_name(member) == value.name
     assert (
-        opts.enum_from_proto_name(opts.ValidationPolicy, "VALIDATION_POLICY_UNSPECIFIED")
+        opts.enum_from_proto_name(ValidationPolicy, "VALIDATION_POLICY_UNSPECIFIED")
         is ValidationPolicy.REJECT_FILE
     )
 
@@ -286,5 +284,5 @@ def test_recipe_check_lists_every_bad_field() -> None:
         "recipe.split",
     ]
     with pytest.raises(InvalidArgumentError):
-        SourceSpec(csv=opts.CsvOptions(delimiter=";;")).check()
+        SourceSpec(csv=formats.CsvOptions(delimiter=";;")).check()
     assert SourceSpec().default_split is Split.UNASSIGNED

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from transformers import PreTrainedTokenizerBase
 
+from foundry.domain.chattemplates import NAMED_TEMPLATES, ChatTemplate, resolve_template
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Split, Task
 from foundry.training.chat.encode import ChatEncoder
-from foundry.training.chat.templates import NAMED_TEMPLATES, ChatTemplate, resolve_template
 from foundry.training.data.labels import IGNORE_INDEX
 from foundry.training.data.tokenizer import TokenizerInfo
 from foundry.training.models import load_tokenizer

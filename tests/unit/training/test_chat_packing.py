@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from foundry.domain.chattemplates import resolve_template
 from foundry.runtime.examples import Task
 from foundry.training.chat.encode import ChatEncoder
 from foundry.training.chat.model import load_causal_lm
 from foundry.training.chat.packing import block_causal_mask, pack_rows
-from foundry.training.chat.templates import resolve_template
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX

@@ -13,25 +13,21 @@ import pytest
 import torch
 from transformers import PreTrainedModel
 
+from foundry.domain.chattemplates import resolve_template
 from foundry.runtime.examples import Split, Task
 from foundry.training.chat.encode import ChatEncoder
 from foundry.training.chat.metrics import assistant_turns, exact_match, perplexity
 from foundry.training.chat.model import load_causal_lm
-from foundry.training.chat.templates import resolve_template
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import label_map_for
 from foundry.training.data.tokenizer import TokenizerInfo
-from foundry.training.loop import (
-    DistContext,
-    EvalEvent,
-    LoopOptions,
-    RecordingSink,
-    StepEvent,
-    evaluate,
-    train,
-)
+from foundry.training.loop.distributed import DistContext
+from foundry.training.loop.evaluate import evaluate
+from foundry.training.loop.events import EvalEvent, RecordingSink, StepEvent
 from foundry.training.loop.precision import resolve_precision
+from foundry.training.loop.setup import LoopOptions
+from foundry.training.loop.trainer import train
 from foundry.training.models import LoraSettings, apply_lora, load_tokenizer, merge_for_export
 from foundry.training.spec import (
     BaseModelRef,

@@ -13,7 +13,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from foundry.inference.generation.session import CausalSession, left_pad, position_ids
+from foundry.domain.causallm import CausalSession, left_pad, position_ids
 from foundry.training.export.causal import (
     CausalExport,
     Int8Gate,

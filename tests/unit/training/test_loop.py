@@ -31,34 +31,37 @@ from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Task
 from foundry.training.data import EncodedSplit, LabelMap, TokenizerInfo, encode_split, label_map_for
 from foundry.training.data.collate import Collator
-from foundry.training.loop import (
+from foundry.training.loop.checkpoints import (
+    INFO_FILE,
+    STATE_FILE,
+    WEIGHTS_FILE,
+    latest_checkpoint,
+    list_checkpoints,
+    load_weights,
+    read_info,
+)
+from foundry.training.loop.curves import plot_curves
+from foundry.training.loop.distributed import DistContext
+from foundry.training.loop.evaluate import evaluate
+from foundry.training.loop.events import (
     CheckpointEvent,
-    DistContext,
     EvalEvent,
-    EvalRecord,
     FanoutSink,
     JobState,
     LoggingSink,
-    LoopOptions,
     RecordingSink,
     StateEvent,
     StepEvent,
     StopReason,
-    TrainHistory,
-    TrainResult,
-    evaluate,
-    latest_checkpoint,
-    list_checkpoints,
-    load_weights,
-    plot_curves,
-    resolve_precision,
-    train,
 )
-from foundry.training.loop.checkpoints import INFO_FILE, STATE_FILE, WEIGHTS_FILE, read_info
 from foundry.training.loop.loss import backward_window, loss_sum
 from foundry.training.loop.optim import build_optimizer, lr_factor, no_decay_names, parameter_groups
+from foundry.training.loop.precision import resolve_precision
+from foundry.training.loop.results import EvalRecord, TrainHistory, TrainResult
 from foundry.training.loop.selection import Objective
+from foundry.training.loop.setup import LoopOptions
 from foundry.training.loop.state import LoopState
+from foundry.training.loop.trainer import train
 from foundry.training.models import LoraSettings, apply_lora, freeze, load_task_model, load_tokenizer
 from foundry.training.spec import (
     BaseModelRef,

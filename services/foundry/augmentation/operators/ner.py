@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import Field
 
 from foundry.augmentation.operators.base import Draws, Operator, OperatorContext, Params
-from foundry.augmentation.operators.segments import mention_tags, segments
 from foundry.augmentation.synonyms import SynonymSource, match_case
+from foundry.domain.tags import mention_tags, segments
 from foundry.runtime.examples import Example, Task
 
 NER = frozenset({Task.TOKEN_CLASSIFICATION})

@@ -4,7 +4,7 @@
   streams `GeneratedPiece`s; the inference core loads chat model versions into it and serves
   `Generate` from it.
 - `GenerationEngine` (`engine`): one model's continuous-batching scheduler.
-- `CausalSession` (`session`): the ONNX graph and its cache contract.
+- the ONNX graph, its cache contract and `CausalSession`: `foundry.domain.causallm`.
 - `ChatTokenizer` (`chat`): tokenizer, chat template, end-of-sequence ids.
 - `text`: incremental detokenization and stop sequences; `sampling`: greedy / temperature / top-p.
 - `bundle`: a chat model version's files from the object store, sha256-verified.
@@ -14,7 +14,6 @@
 from foundry.inference.generation.backend import GenerationBackend, LoadedChatModel, ModelSelector
 from foundry.inference.generation.chat import ChatTokenizer
 from foundry.inference.generation.engine import GenerationEngine, collect
-from foundry.inference.generation.session import CausalSession
 from foundry.inference.generation.types import (
     FinishReason,
     GeneratedPiece,
@@ -25,7 +24,6 @@ from foundry.inference.generation.types import (
 )
 
 __all__ = [
-    "CausalSession",
     "ChatTokenizer",
     "FinishReason",
     "GeneratedPiece",

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
+from foundry.domain.causallm import CausalSession
 from foundry.inference.generation.bundle import fetch_chat_bundle
 from foundry.inference.generation.chat import ChatTokenizer
 from foundry.inference.generation.engine import DEFAULT_MAX_NEW_TOKENS_LIMIT, GenerationEngine
-from foundry.inference.generation.session import CausalSession
 from foundry.inference.generation.types import GeneratedPiece, GenerationRequest, ModelKey
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.objectstore import ObjectStore

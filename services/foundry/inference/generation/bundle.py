@@ -1,7 +1,8 @@
 """A chat model version's generation bundle, fetched from the object store into a local cache.
 
 What generation needs and nothing more: the ONNX graph of the chosen variant (`onnx/model.onnx`
-or `onnx/model.int8.onnx`, with the key/value cache contract of `session`) and, from the
+or `onnx/model.int8.onnx`, with the key/value cache contract of
+`foundry.domain.causallm`) and, from the
 Hugging Face checkpoint, `hf/tokenizer.json`, `hf/tokenizer_config.json`,
 `hf/generation_config.json`, `hf/config.json` and `hf/chat_template.jinja` when the version has
 it. Each file is downloaded by `ObjectStore.get_file` against the manifest's sha256 into
@@ -13,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant, fetch_artifact
+from foundry.domain.modelversions import get_model_version
 from foundry.inference.generation.chat import (
     CHAT_TEMPLATE_FILE,
     CONFIG_FILE,
@@ -23,9 +25,7 @@ from foundry.inference.generation.chat import (
 )
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Task
-from foundry.runtime.hashing import file_sha256
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training.modelversions import ModelArtifact, get_model_version
 
 HF = "hf/"
 REQUIRED = (TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, GENERATION_CONFIG_FILE, CONFIG_FILE)
@@ -69,19 +69,8 @@ def fetch_chat_bundle(
                 f"model version {short} has no {path} (variant {variant.value})",
                 reason="VARIANT_NOT_EXPORTED" if path.startswith("onnx/") else "BUNDLE_INCOMPLETE",
             )
-        _cached(store, artifact, folder / local)
+        fetch_artifact(store, artifact, folder / local)
     return ChatBundle(manifest.name, manifest.version_id, variant, folder)
-
-
-def _cached(store: ObjectStore, artifact: ModelArtifact, target: Path) -> None:
-    """Download `artifact` to `target` (sha256-verified) unless a file with its sha256 is there."""
-    if (
-        target.is_file()
-        and target.stat().st_size == artifact.size_bytes
-        and file_sha256(target) == artifact.sha256
-    ):
-        return
-    store.get_file(artifact.key, target, expected_sha256=artifact.sha256)
 
 
 __all__ = ["ONNX_FILE", "ChatBundle", "fetch_chat_bundle"]

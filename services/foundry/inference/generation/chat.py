@@ -4,7 +4,7 @@ Read from a Hugging Face folder: `tokenizer.json` (run with the `tokenizers` lib
 `tokenizer_config.json` (special tokens; `chat_template`, or `chat_template.jinja` beside it as
 transformers 5 writes it), `generation_config.json` (`eos_token_id`, one or a list) and
 `config.json` (the context length). The template is rendered server-side exactly as training
-rendered it (`foundry.training.chat.templates`, plain Jinja, no torch), with the generation
+rendered it (`foundry.domain.chattemplates`, plain Jinja, no torch), with the generation
 prompt; its text is tokenized without adding special tokens (the template writes them). A raw
 prompt is tokenized as a Hugging Face tokenizer would (`add_special_tokens=True`).
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from foundry.domain.chattemplates import ChatTemplate
 from foundry.runtime.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import ChatMessage
-from foundry.training.chat.templates import ChatTemplate
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"

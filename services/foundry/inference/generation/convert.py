@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from foundry.api.common.v1 import model_pb2, refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb
-from foundry.inference.bundle import Variant
+from foundry.domain.bundle import Variant
 from foundry.inference.generation.backend import ModelSelector
 from foundry.inference.generation.types import (
     DEFAULT_MAX_NEW_TOKENS,

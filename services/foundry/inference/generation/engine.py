@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from foundry.domain.causallm import CausalSession, Floats, Ids, position_ids
 from foundry.inference.generation.chat import ChatTokenizer
 from foundry.inference.generation.sampling import choose_token, make_rng
-from foundry.inference.generation.session import CausalSession, Floats, Ids, position_ids
 from foundry.inference.generation.text import IncrementalDetokenizer, StopMatcher
 from foundry.inference.generation.types import (
     FinishReason,

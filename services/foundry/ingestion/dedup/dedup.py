@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from foundry.domain.dedup.clusters import components, dense_labels
+from foundry.domain.dedup.content import DIGEST_BYTES, content_digest
+from foundry.domain.dedup.near import NearDuplicateIndex
+from foundry.domain.steps import RowViolation, StepReport
 from foundry.ingestion.dedup import exact as exact_step
-from foundry.ingestion.dedup.clusters import components, dense_labels
-from foundry.ingestion.dedup.content import DIGEST_BYTES, content_digest
 from foundry.ingestion.dedup.leakage import leakage, split_codes
-from foundry.ingestion.dedup.near import NearDuplicateIndex
 from foundry.ingestion.dedup.result import (
     NEAR_DUPLICATE,
     REASON_CODES,
@@ -48,7 +49,6 @@ from foundry.ingestion.dedup.result import (
     RowPairs,
 )
 from foundry.ingestion.options import DedupOptions
-from foundry.ingestion.steps import RowViolation, StepReport
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
 

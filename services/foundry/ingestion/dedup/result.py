@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.steps import StepReport
+from foundry.domain.steps import StepReport
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]

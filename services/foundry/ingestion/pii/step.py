@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from foundry.domain.steps import Step
+from foundry.domain.tags import spans_from_tags
 from foundry.ingestion.options import PiiMode, PiiOptions, PiiType
 from foundry.ingestion.pii.detector import PiiDetector, PiiHit
 from foundry.ingestion.pii.placeholders import DEFAULT_DIGEST_HEX_CHARS, Placeholders, replace_hits
 from foundry.ingestion.pii.tokens import rewrite_tokens
-from foundry.ingestion.steps import Step
-from foundry.ingestion.tags import spans_from_tags
 from foundry.runtime.examples import ChatMessage, Example
 
 #: report counter of IOB2 repairs made after a hit collapsed several tokens

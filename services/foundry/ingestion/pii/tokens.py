@@ -1,7 +1,7 @@
 """PII in token-classification rows: rewrite the tokens so that the tags stay aligned.
 
 Detection runs on the text the tokens make joined by single spaces (the text NER spans are
-offsets into, `foundry.ingestion.tags`), so a hit may cover part of one token or several.
+offsets into, `foundry.domain.tags`), so a hit may cover part of one token or several.
 Each hit is mapped to the tokens it touches, and:
 
 - a hit inside one token rewrites that token's substring (`mail:a@b.io` → `mail:<EMAIL>`),
@@ -25,9 +25,9 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from foundry.domain.tags import repair_iob2
 from foundry.ingestion.pii.detector import PiiHit
 from foundry.ingestion.pii.placeholders import Placeholders, replace_hits
-from foundry.ingestion.tags import repair_iob2
 
 
 @dataclass(frozen=True, slots=True)

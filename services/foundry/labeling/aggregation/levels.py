@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from foundry.domain.tags import OUTSIDE, repair_iob2
 from foundry.labeling.aggregation.models import LabelModelResult, dawid_skene, majority_vote
 from foundry.labeling.aggregation.votes import FloatArray, VoteTable
 from foundry.labeling.annotations import Annotation, Source
-from foundry.labeling.project import OUTSIDE, Project, repair_tags, spans_from_tags, tags_from_spans
+from foundry.labeling.project import Project, item_spans, item_tags
 from foundry.runtime.examples import Example, Span, Task
 
 NO, YES = "no", "yes"
@@ -265,8 +266,8 @@ def _token_items(
     for item, group in groups.items():
         # a token nobody voted on (only rules annotated the item, and none fired there) is outside
         sequence = [tags[item].get(i, OUTSIDE) for i in range(len(examples[item].tokens or []))]
-        repaired = repair_tags(sequence)
-        spans = spans_from_tags(examples[item], repaired)
+        repaired, _ = repair_iob2(sequence)
+        spans = item_spans(examples[item], repaired)
         conf = float(np.mean(confidences[item])) if confidences[item] else 1.0
         out.append(_item(project, item, group, conf, tags=tuple(repaired), spans=tuple(spans)))
     return out
@@ -299,6 +300,6 @@ def _span_items(
             confidence = float(np.mean([c for c, _ in kept]))
         else:
             confidence = float(np.mean(rejected[item])) if rejected[item] else 1.0
-        tags = tags_from_spans(examples[item], spans, item)
+        tags = item_tags(examples[item], spans, item)
         out.append(_item(project, item, group, confidence, tags=tuple(tags), spans=tuple(spans)))
     return out

@@ -1,7 +1,7 @@
 """Chat / instruction SFT of causal language models in the training service.
 
-- `templates`: the chat template (the spec's, a named one: chatml, llama-3, zephyr, or the
-  tokenizer's), rendered with jinja2 like transformers, with each assistant turn's span;
+- the chat template (the spec's, a named one: chatml, llama-3, zephyr, or the tokenizer's),
+  rendered with jinja2 like transformers, with each assistant turn's span: `foundry.domain.chattemplates`;
 - `encode`: `ChatEncoder`, conversations → an `EncodedSplit` of task CHAT, labels only on the
   assistant tokens (the tokenization cache stores it like any split);
 - `packing`: first-fit-decreasing packing of a batch's conversations with a block-causal 4D mask

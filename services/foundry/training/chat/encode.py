@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from foundry.domain.chattemplates import ChatTemplate
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Task
-from foundry.training.chat.templates import ChatTemplate
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX
 from foundry.training.data.tokenizer import TokenizerInfo

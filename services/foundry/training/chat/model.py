@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from foundry.training.chat.templates import ChatTemplate
+from foundry.domain.chattemplates import ChatTemplate
 from foundry.training.models import require_safetensors, save_checkpoint
 
 

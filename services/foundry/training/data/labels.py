@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from foundry.domain.tags import OUTSIDE, label_entity_type, tag_set
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError
 from foundry.runtime.examples import Task
 
-OUTSIDE = "O"
 #: the label id that the loss ignores (sub-tokens after a word's first, special tokens, padding)
 IGNORE_INDEX = -100
 
@@ -53,21 +53,16 @@ class LabelMap:
         return {"task": self.task.value, "labels": list(self.labels)}
 
 
-def entity_type(label: str) -> str:
-    """The entity type a label-set entry names: "B-PER", "I-PER" and "PER" all name "PER"."""
-    return label[2:] if label[:2] in ("B-", "I-") else label
-
-
 def label_map_for(task: Task, label_set: Iterable[str]) -> LabelMap:
     """The label map of a dataset with this task and label set."""
     names = {label for label in label_set if label}
     if task is Task.TOKEN_CLASSIFICATION:
-        types = sorted({entity_type(label) for label in names} - {OUTSIDE})
+        types = sorted({label_entity_type(label) for label in names} - {OUTSIDE})
         if not types:
             raise FailedPreconditionError(
                 "the dataset version's label set names no entity type", reason="EMPTY_LABEL_SET"
             )
-        return LabelMap(task, (OUTSIDE, *(f"{p}-{t}" for t in types for p in ("B", "I"))))
+        return LabelMap(task, tuple(tag_set(types)))
     if task in (Task.TEXT_CLASSIFICATION, Task.MULTILABEL_CLASSIFICATION):
         if not names:
             raise FailedPreconditionError(

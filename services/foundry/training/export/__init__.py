@@ -14,7 +14,7 @@ Modules: `wrapper` (the exported function), `onnx_export`, `quantize`, `parity`,
 """
 
 from foundry.training.export.artifacts import ArtifactInfo, describe_artifact
-from foundry.training.export.bundle import FP32_FILE, INT8_FILE, ExportResult, ExportSettings, export_model
+from foundry.training.export.bundle import ExportResult, ExportSettings, export_model
 from foundry.training.export.onnx_export import DEFAULT_OPSET, Exporter, ExportError, export_onnx
 from foundry.training.export.parity import (
     DEFAULT_TOLERANCE,
@@ -30,9 +30,7 @@ from foundry.training.export.wrapper import INPUT_NAMES, OUTPUT_NAME, LogitsOnly
 __all__ = [
     "DEFAULT_OPSET",
     "DEFAULT_TOLERANCE",
-    "FP32_FILE",
     "INPUT_NAMES",
-    "INT8_FILE",
     "OUTPUT_NAME",
     "ArtifactInfo",
     "Batch",

@@ -15,14 +15,13 @@ from pathlib import Path
 
 from torch import nn
 
+from foundry.domain.bundle import FP32_FILE, INT8_FILE
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.training.export.artifacts import ArtifactInfo
 from foundry.training.export.onnx_export import DEFAULT_OPSET, Exporter, export_onnx
 from foundry.training.export.parity import DEFAULT_TOLERANCE, Batch, MetricFn, ParityReport, check_parity
 from foundry.training.export.quantize import Int8Settings, quantize_int8
 
-FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 MIN_OPSET, MAX_OPSET = 14, 20
 
 
@@ -109,4 +108,4 @@ def export_model(
     return ExportResult(fp32=fp32, int8=int8, parity=parity, seconds=seconds)
 
 
-__all__ = ["FP32_FILE", "INT8_FILE", "ExportResult", "ExportSettings", "export_model"]
+__all__ = ["ExportResult", "ExportSettings", "export_model"]

@@ -1,6 +1,6 @@
 """ONNX export of a causal LM with a key/value cache, its greedy parity, and a gated int8 variant.
 
-The graph (contract in `foundry.inference.generation.session`): `input_ids`, `attention_mask`,
+The graph (contract in `foundry.domain.causallm`): `input_ids`, `attention_mask`,
 `position_ids` and `past_key_values.{i}.key|value` in; `logits` and `present.{i}.key|value` out;
 dynamic batch, sequence and past axes. One graph serves both the prompt (empty past) and each
 decoding step (one token, the cache from the step before), for left- or right-padded rows.
@@ -44,7 +44,8 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
 
-from foundry.inference.generation.session import (
+from foundry.domain.bundle import FP32_FILE, INT8_FILE
+from foundry.domain.causallm import (
     ATTENTION_MASK,
     INPUT_IDS,
     LOGITS,
@@ -55,7 +56,6 @@ from foundry.inference.generation.session import (
     present_names,
 )
 from foundry.training.export.artifacts import ArtifactInfo, describe_artifact
-from foundry.training.export.bundle import FP32_FILE, INT8_FILE
 from foundry.training.export.onnx_export import DEFAULT_OPSET, EXPORT_ATTENTION, ExportError
 from foundry.training.export.quantize import Int8Settings, quantize_int8
 

@@ -16,56 +16,7 @@
 - `state`: the step plan and the loop's counters; `checkpoints`: resumable checkpoint folders
   (safetensors + `weights_only` state), pruning, `load_weights`;
 - `curves`: `plot_curves(history, out_png)`.
+
+Modules are imported from their own paths: this package imports nothing eagerly, so the
+training service's control plane reads `events` (`JobState`) without loading torch.
 """
-
-from foundry.training.loop.checkpoints import latest_checkpoint, list_checkpoints, load_weights
-from foundry.training.loop.curves import plot_curves
-from foundry.training.loop.distributed import DistContext
-from foundry.training.loop.evaluate import Evaluation, evaluate
-from foundry.training.loop.events import (
-    CheckpointEvent,
-    CheckpointReason,
-    EvalEvent,
-    EventSink,
-    FanoutSink,
-    JobState,
-    LoggingSink,
-    NullSink,
-    RecordingSink,
-    StateEvent,
-    StepEvent,
-    StopReason,
-)
-from foundry.training.loop.precision import PrecisionPolicy, resolve_precision
-from foundry.training.loop.results import EvalRecord, TrainHistory, TrainResult
-from foundry.training.loop.setup import LoopOptions
-from foundry.training.loop.trainer import train
-
-__all__ = [
-    "CheckpointEvent",
-    "CheckpointReason",
-    "DistContext",
-    "EvalEvent",
-    "EvalRecord",
-    "Evaluation",
-    "EventSink",
-    "FanoutSink",
-    "JobState",
-    "LoggingSink",
-    "LoopOptions",
-    "NullSink",
-    "PrecisionPolicy",
-    "RecordingSink",
-    "StateEvent",
-    "StepEvent",
-    "StopReason",
-    "TrainHistory",
-    "TrainResult",
-    "evaluate",
-    "latest_checkpoint",
-    "list_checkpoints",
-    "load_weights",
-    "plot_curves",
-    "resolve_precision",
-    "train",
-]

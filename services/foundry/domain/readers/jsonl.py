@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
-from foundry.ingestion.options import Format
-from foundry.ingestion.readers.base import ReadContext, Reader, RowError
-from foundry.ingestion.readers.lines import BadLine, iter_lines
-from foundry.ingestion.readers.records import RecordMapper
+from foundry.domain.formats import Format
+from foundry.domain.readers.base import ReadContext, Reader, RowError
+from foundry.domain.readers.lines import BadLine, iter_lines
+from foundry.domain.readers.records import RecordMapper
 from foundry.runtime.examples import Example
 
 

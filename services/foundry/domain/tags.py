@@ -1,4 +1,5 @@
-"""Token tags: scheme conversion to IOB2, repair, validity, and spans ⇄ tags.
+"""Token tags, the one implementation every service uses: scheme conversion to IOB2, repair,
+validity, tag sets, mentions and segments, and spans ⇄ tags.
 
 Foundry stores IOB2 only: "O", "B-TYPE" (first token of an entity), "I-TYPE" (a following
 token of the same entity). On input it also accepts
@@ -12,20 +13,25 @@ An invalid IOB2 sequence (an "I-X" after "O", at the start, or after another typ
 the same way IOB1 is converted: the "I-X" becomes "B-X". Conversions and repairs are counted
 apart. Entity types may contain "-" ("I-creative-work" is type "creative-work").
 
-Spans are char offsets `[start, end)` into the text that the tokens make when joined by single
-spaces (Python `str` indices). Tags are parsed through a small cache, since a dataset has few
-distinct tags and these functions run on every NER row.
+Mentions are read leniently (an "I-X" that does not continue an X mention starts one), as
+seqeval's lenient mode reads them. Spans are char offsets `[start, end)` into a text: by default
+the text that the tokens make when joined by single spaces (Python `str` indices); `spans_at`
+and `tags_at` take any token offsets (a labeling item's own text). Tags are parsed through a
+small cache, since a dataset has few distinct tags and these functions run on every NER row.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from foundry.ingestion.options import TagScheme
+from foundry.domain.formats import TagScheme
 from foundry.runtime.examples import Span
 
+OUTSIDE = "O"
+#: (start, end, type): tokens[start:end]; type "" for a run of O tokens
+Segment = tuple[int, int, str]
 #: the prefixes accepted on input; IOB2 uses B, I and O only
 _PREFIXES = frozenset("BIOESLU")
 _BIOES_ONLY = frozenset("ESLU")
@@ -223,49 +229,109 @@ def _sequence_error(tags: Sequence[str]) -> TagError:
     return TagError("invalid_tag_sequence", "invalid IOB2 sequence")
 
 
+def tag_set(entity_types: Iterable[str]) -> list[str]:
+    """The IOB2 tags of a schema: "O", then "B-X" and "I-X" of each entity type, in order."""
+    return [OUTSIDE] + [f"{prefix}-{type_}" for type_ in entity_types for prefix in ("B", "I")]
+
+
+def label_entity_type(label: str) -> str:
+    """The entity type that a label-set entry names: a tag's type ("B-PER", "S-PER" → "PER"), else
+    the entry itself ("PER")."""
+    if len(label) > 2 and label[1] == "-" and label[0] in "BIESLU":
+        return label[2:]
+    return label
+
+
+def entity_types(tags: Sequence[str]) -> list[str]:
+    """The type of each entity that valid IOB2 `tags` denote, in order."""
+    return [tag[2:] for tag in tags if tag.startswith("B-")]
+
+
+def mention_tags(type_: str, length: int) -> list[str]:
+    """The IOB2 tags of one mention of `type_` over `length` (at least one) tokens."""
+    return [f"B-{type_}"] + [f"I-{type_}"] * (length - 1)
+
+
+def segments(tags: Sequence[str]) -> list[Segment]:
+    """The mentions and the runs of O tokens between them, in order, covering every token.
+
+    Lenient: an "I-X" that does not continue an X mention starts one. Raises `TagError` for a
+    malformed tag.
+    """
+    out: list[Segment] = []
+    parsed = _PARSED
+    start = 0
+    current = ""
+    for index, tag in enumerate(tags):
+        prefix, type_ = parsed.get(tag) or parse_tag(tag, index)
+        if prefix == "B" or type_ != current:
+            if index > start:
+                out.append((start, index, current))
+            start, current = index, type_
+    if len(tags) > start:
+        out.append((start, len(tags), current))
+    return out
+
+
+def mentions(tags: Sequence[str]) -> list[Segment]:
+    """The (start, end, type) of each mention that `tags` denote (`segments` without the O runs)."""
+    if tags.count(OUTSIDE) == len(tags):
+        return []
+    return [segment for segment in segments(tags) if segment[2]]
+
+
+def spans_at(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[Span]:
+    """The spans that `tags` denote, from each token's char offsets `[start, end)` in its text."""
+    return [Span(offsets[start][0], offsets[end - 1][1], type_) for start, end, type_ in mentions(tags)]
+
+
+def joined_offsets(tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """Char offsets of each token in the text that `tokens` make when joined by single spaces."""
+    out: list[tuple[int, int]] = []
+    position = 0
+    for token in tokens:
+        out.append((position, position + len(token)))
+        position += len(token) + 1
+    return out
+
+
 def spans_from_tags(tokens: Sequence[str], tags: Sequence[str]) -> tuple[str, list[Span]]:
     """The text (tokens joined by single spaces) and the spans that IOB2 `tags` denote.
 
     Lenient: an "I-X" that does not continue an X entity starts a new one.
     """
     text = " ".join(tokens)
-    if tags.count("O") == len(tags):
+    if tags.count(OUTSIDE) == len(tags):
         return text, []
-    spans: list[Span] = []
-    parsed = _PARSED
-    position = 0
-    start = -1
-    end = 0
-    current = ""
-    for index, (token, tag) in enumerate(zip(tokens, tags, strict=True)):
-        prefix, type_ = parsed.get(tag) or parse_tag(tag, index)
-        if prefix == "O" or prefix == "B" or type_ != current:
-            if current:
-                spans.append(Span(start, end, current))
-            current = type_
-            start = position
-        end = position + len(token)
-        position = end + 1
-    if current:
-        spans.append(Span(start, end, current))
-    return text, spans
+    if len(tokens) != len(tags):
+        raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
+    return text, spans_at(joined_offsets(tokens), tags)
 
 
 def tags_from_spans(text: str, spans: Sequence[Span]) -> tuple[list[str], list[str]]:
     """Whitespace tokens of `text` and their IOB2 tags for `spans` (char offsets into `text`).
 
-    Raises `TagError` (field "spans"): "span_out_of_range" outside the text or empty,
+    Raises `TagError` as `tags_at` does.
+    """
+    tokens: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    for match in _TOKEN.finditer(text):
+        tokens.append(match.group())
+        offsets.append(match.span())
+    return tokens, tags_at(offsets, text, spans)
+
+
+def tags_at(offsets: Sequence[tuple[int, int]], text: str, spans: Sequence[Span]) -> list[str]:
+    """IOB2 tags, one per token of `offsets` (char `[start, end)` in `text`), for char `spans`.
+
+    Spans are checked in order of their offsets. Raises `TagError` (field "spans", `index` the
+    span's position in `spans`): "span_out_of_range" outside the text or empty,
     "span_misaligned" when a span does not start and end on token boundaries,
     "overlapping_spans" when two spans share a token, "invalid_tag" for an empty label.
     """
-    tokens: list[str] = []
-    starts: dict[int, int] = {}
-    ends: dict[int, int] = {}
-    for index, match in enumerate(_TOKEN.finditer(text)):
-        tokens.append(match.group())
-        starts[match.start()] = index
-        ends[match.end()] = index
-    tags = ["O"] * len(tokens)
+    starts = {start: index for index, (start, _) in enumerate(offsets)}
+    ends = {end: index for index, (_, end) in enumerate(offsets)}
+    tags = [OUTSIDE] * len(offsets)
     taken = -1
     for index, span in sorted(enumerate(spans), key=lambda item: (item[1].start, item[1].end)):
         if not 0 <= span.start < span.end <= len(text):
@@ -280,7 +346,7 @@ def tags_from_spans(text: str, spans: Sequence[Span]) -> tuple[list[str], list[s
                 "invalid_tag", f"span label {span.label!r} is empty or has spaces", index=index, field="spans"
             )
         first, last = starts.get(span.start), ends.get(span.end)
-        if first is None or last is None:
+        if first is None or last is None or last < first:
             raise TagError(
                 "span_misaligned",
                 f"span [{span.start}, {span.end}) {text[span.start : span.end]!r} does not fall on token boundaries",
@@ -294,8 +360,6 @@ def tags_from_spans(text: str, spans: Sequence[Span]) -> tuple[list[str], list[s
                 index=index,
                 field="spans",
             )
-        tags[first] = "B-" + span.label
-        for inside in range(first + 1, last + 1):
-            tags[inside] = "I-" + span.label
+        tags[first : last + 1] = mention_tags(span.label, last - first + 1)
         taken = last
-    return tokens, tags
+    return tags

@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from foundry.ingestion.tokencount import TokenCounter
+from foundry.domain.tags import entity_types
+from foundry.domain.tokencount import TokenCounter
 from foundry.runtime.examples import Example, Split, batch_to_examples
 
 CHAR_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384)
@@ -34,11 +35,6 @@ SPLIT_ENUM = {
     Split.TEST: "SPLIT_TEST",
     Split.UNASSIGNED: "SPLIT_UNASSIGNED",
 }
-
-
-def entity_types(tags: Sequence[str]) -> list[str]:
-    """The type of each entity an IOB2 tag sequence denotes, in order."""
-    return [tag[2:] for tag in tags if tag.startswith("B-")]
 
 
 def histogram(values: Sequence[int] | np.ndarray, bounds: Sequence[int], unit: str) -> dict[str, Any]:

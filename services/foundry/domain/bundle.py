@@ -20,12 +20,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from foundry.domain.modelversions import ModelArtifact, ModelVersion, get_model_version
 from foundry.runtime.errors import FailedPreconditionError, NotFoundError
 from foundry.runtime.examples import Task
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training.modelversions import ModelArtifact, ModelVersion, get_model_version
 
+#: the file names of the fp32 and int8 ONNX graphs (under `onnx/` in a model version)
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 TOKENIZER_PATH = "hf/tokenizer.json"
 CONFIG_PATH = "hf/config.json"
 LABEL_MAP_PATH = "label_map.json"
@@ -41,7 +44,7 @@ class Variant(StrEnum):
 
     @property
     def onnx_path(self) -> str:
-        return "onnx/model.onnx" if self is Variant.FP32 else "onnx/model.int8.onnx"
+        return "onnx/" + (FP32_FILE if self is Variant.FP32 else INT8_FILE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def fetch_bundle(
                 f"model version {name}@{manifest.version_id[:12]} has no {path} (variant {variant.value})",
                 reason="VARIANT_NOT_EXPORTED" if path.startswith("onnx/") else "BUNDLE_INCOMPLETE",
             ) from exc
-        paths[path] = _cached(store, artifact, folder / path)
+        paths[path] = fetch_artifact(store, artifact, folder / path)
     stored_labels = json.loads(paths[LABEL_MAP_PATH].read_text("utf-8"))["labels"]
     if list(stored_labels) != list(manifest.id_to_label):
         raise FailedPreconditionError(
@@ -112,7 +115,7 @@ def fetch_bundle(
     )
 
 
-def _cached(store: ObjectStore, artifact: ModelArtifact, target: Path) -> Path:
+def fetch_artifact(store: ObjectStore, artifact: ModelArtifact, target: Path) -> Path:
     """`target`, downloaded (sha256-verified) unless a file with the right sha256 is there."""
     if (
         target.is_file()
@@ -124,4 +127,4 @@ def _cached(store: ObjectStore, artifact: ModelArtifact, target: Path) -> Path:
     return target
 
 
-__all__ = ["ModelBundle", "Variant", "fetch_bundle"]
+__all__ = ["FP32_FILE", "INT8_FILE", "ModelBundle", "Variant", "fetch_artifact", "fetch_bundle"]

@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.dedup.shingles import ShingleSets
+from foundry.domain.dedup.shingles import ShingleSets
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]

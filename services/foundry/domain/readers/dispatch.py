@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import IO
 
-from foundry.ingestion.options import Format, SourceSpec, ValidationOptions
-from foundry.ingestion.readers.base import ReadContext, Reader
-from foundry.ingestion.readers.conll import ConllReader
-from foundry.ingestion.readers.delimited import DelimitedReader
-from foundry.ingestion.readers.jsonl import JsonlReader
-from foundry.ingestion.readers.parquet import ParquetReader
+from foundry.domain.formats import Format, SourceSpec, ValidationOptions
+from foundry.domain.readers.base import ReadContext, Reader
+from foundry.domain.readers.conll import ConllReader
+from foundry.domain.readers.delimited import DelimitedReader
+from foundry.domain.readers.jsonl import JsonlReader
+from foundry.domain.readers.parquet import ParquetReader
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Task
 

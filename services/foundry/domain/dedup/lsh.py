@@ -20,8 +20,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.dedup.clusters import ramp
-from foundry.ingestion.dedup.shingles import fmix64
+from foundry.domain.dedup.clusters import ramp
+from foundry.domain.dedup.shingles import fmix64
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, cast
 
-from foundry.ingestion.options import ConllOptions
-from foundry.ingestion.readers.base import ReadContext, Reader, RowError
-from foundry.ingestion.readers.lines import BadLine, iter_line_blocks
-from foundry.ingestion.tags import TagError, spans_from_tags, to_iob2
+from foundry.domain.formats import ConllOptions
+from foundry.domain.readers.base import ReadContext, Reader, RowError
+from foundry.domain.readers.lines import BadLine, iter_line_blocks
+from foundry.domain.tags import TagError, spans_from_tags, to_iob2
 from foundry.runtime.examples import Example, Provenance, Span
 
 DOCSTART = "-DOCSTART-"

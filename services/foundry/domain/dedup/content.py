@@ -23,9 +23,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from enum import StrEnum
 
-from foundry.ingestion.options import ChatDedupScope
 from foundry.runtime.examples import ChatMessage, Example
+
+
+class ChatDedupScope(StrEnum):
+    """What chat de-duplication compares (the zero value means CONVERSATION)."""
+
+    CONVERSATION = "conversation"
+    PROMPT = "prompt"
+
 
 DIGEST_BYTES = 16
 _ASSISTANT = "assistant"

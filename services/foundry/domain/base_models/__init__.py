@@ -16,9 +16,9 @@ Modules: `manifest` (record, keys, version id), `weights` (safetensors-only chec
 (scanning a local folder), `store` (import, get, list), `cache` (materialize).
 """
 
-from foundry.training.base_models.cache import is_verified, materialize
-from foundry.training.base_models.folder import ScannedFolder, scan_model_folder
-from foundry.training.base_models.manifest import (
+from foundry.domain.base_models.cache import is_verified, materialize
+from foundry.domain.base_models.folder import ScannedFolder, scan_model_folder
+from foundry.domain.base_models.manifest import (
     BASE_MODELS_PREFIX,
     BaseModelFile,
     BaseModelManifest,
@@ -28,7 +28,7 @@ from foundry.training.base_models.manifest import (
     validate_base_model_name,
     validate_base_model_version_id,
 )
-from foundry.training.base_models.store import get_base_model, import_base_model, list_base_models
+from foundry.domain.base_models.store import get_base_model, import_base_model, list_base_models
 
 __all__ = [
     "BASE_MODELS_PREFIX",

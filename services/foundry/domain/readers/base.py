@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from foundry.ingestion.options import FieldMapping, SourceSpec, TagScheme, ValidationOptions
-from foundry.ingestion.steps import RowViolation, StepReport
+from foundry.domain.formats import FieldMapping, SourceSpec, TagScheme, ValidationOptions
+from foundry.domain.steps import RowViolation, StepReport
 from foundry.runtime.examples import Example, Split, Task
 
 READ_STEP = "read"

@@ -1,8 +1,8 @@
 """Token counts for dataset statistics: lengths in tokens of a base model's tokenizer.
 
-`StatisticsOptions.tokenizer` names an imported base model (the training service's base-model
-store); `load_token_counter(store, name)` reads that model's `tokenizer.json` from the object
-store (verified by its sha256) into a `tokenizers.Tokenizer`, so the chat statistics (prompt and
+`StatisticsOptions.tokenizer` names an imported base model (`foundry.domain.base_models`);
+`load_token_counter(store, name)` reads that model's `tokenizer.json` from the object store
+(verified by its sha256) into a `tokenizers.Tokenizer`, so the chat statistics (prompt and
 response lengths) are counted in the tokens the model will see. Only `tokenizers` is needed; an
 unknown name is NOT_FOUND naming `recipe.statistics.tokenizer`, before any row is read.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
+from foundry.domain.base_models import get_base_model
 from foundry.runtime.errors import FailedPreconditionError, FieldViolation, NotFoundError
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training.base_models import get_base_model
 
 FIELD = "recipe.statistics.tokenizer"
 TOKENIZER_FILE = "tokenizer.json"

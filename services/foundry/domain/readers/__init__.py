@@ -4,12 +4,12 @@
 the examples and read its `report` (step "read") for the counts and violations.
 """
 
-from foundry.ingestion.readers.base import IdAssigner, ReadContext, Reader, RowError, parse_split
-from foundry.ingestion.readers.conll import ConllReader
-from foundry.ingestion.readers.delimited import DelimitedReader
-from foundry.ingestion.readers.dispatch import EXTENSIONS, detect_format, open_reader
-from foundry.ingestion.readers.jsonl import JsonlReader
-from foundry.ingestion.readers.parquet import ParquetReader
+from foundry.domain.readers.base import IdAssigner, ReadContext, Reader, RowError, parse_split
+from foundry.domain.readers.conll import ConllReader
+from foundry.domain.readers.delimited import DelimitedReader
+from foundry.domain.readers.dispatch import EXTENSIONS, detect_format, open_reader
+from foundry.domain.readers.jsonl import JsonlReader
+from foundry.domain.readers.parquet import ParquetReader
 
 __all__ = [
     "EXTENSIONS",

@@ -1,7 +1,9 @@
-"""A causal LM's ONNX graph on ONNX Runtime: one forward step with a key/value cache.
+"""A causal LM's ONNX graph contract, and the ONNX Runtime session that runs one forward step.
 
-The graph contract (written by `foundry.training.export.causal`, the same names as Hugging Face
-Optimum and ONNX Runtime GenAI use):
+Shared by the side that writes the graph (`foundry.training.export.causal`, which also checks
+its int8 variant and greedy parity through `CausalSession`) and the side that serves it
+(`foundry.inference.generation`). The contract (the same names as Hugging Face Optimum and
+ONNX Runtime GenAI use):
 
 - inputs `input_ids` and `position_ids` (INT64, `[batch, sequence]`), `attention_mask` (INT64,
   `[batch, past_sequence + sequence]`, 1 for real tokens, 0 for padding), and per layer `i`

@@ -23,11 +23,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
-from foundry.ingestion.options import Format
-from foundry.ingestion.readers.base import IdAssigner, ReadContext, RowError, parse_split
-from foundry.ingestion.readers.chat import messages_from_alpaca, messages_from_list
-from foundry.ingestion.steps import StepReport
-from foundry.ingestion.tags import TagError, spans_from_tags, tags_from_spans, to_iob2
+from foundry.domain.formats import Format
+from foundry.domain.readers.base import IdAssigner, ReadContext, RowError, parse_split
+from foundry.domain.readers.chat import messages_from_alpaca, messages_from_list
+from foundry.domain.steps import StepReport
+from foundry.domain.tags import TagError, spans_from_tags, tags_from_spans, to_iob2
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Task
 from foundry.runtime.hashing import canonical_json
 

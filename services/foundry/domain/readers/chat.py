@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from foundry.ingestion.readers.base import RowError
+from foundry.domain.readers.base import RowError
 from foundry.runtime.examples import ChatMessage
 
 SHAREGPT_ROLES = {

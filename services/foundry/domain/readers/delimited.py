@@ -17,10 +17,10 @@ import csv
 from collections.abc import Iterator
 from typing import IO
 
-from foundry.ingestion.options import CsvOptions, Format
-from foundry.ingestion.readers.base import ReadContext, Reader, RowError
-from foundry.ingestion.readers.lines import BadLine, iter_lines
-from foundry.ingestion.readers.records import RecordMapper
+from foundry.domain.formats import CsvOptions, Format
+from foundry.domain.readers.base import ReadContext, Reader, RowError
+from foundry.domain.readers.lines import BadLine, iter_lines
+from foundry.domain.readers.records import RecordMapper
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example
 

@@ -16,11 +16,11 @@ import shutil
 import uuid
 from pathlib import Path
 
+from foundry.domain.base_models.manifest import BaseModelManifest, file_key
 from foundry.runtime.errors import CorruptionError
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.keys import key_problem
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training.base_models.manifest import BaseModelManifest, file_key
 
 
 def materialize(store: ObjectStore, manifest: BaseModelManifest, local_cache_dir: str | Path) -> Path:

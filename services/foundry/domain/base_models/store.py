@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
-from foundry.runtime.objectstore import ObjectStore
-from foundry.training.base_models.folder import LocalFile, scan_model_folder
-from foundry.training.base_models.manifest import (
+from foundry.domain.base_models.folder import LocalFile, scan_model_folder
+from foundry.domain.base_models.manifest import (
     BASE_MODELS_PREFIX,
     BaseModelFile,
     BaseModelManifest,
@@ -29,6 +27,8 @@ from foundry.training.base_models.manifest import (
     validate_base_model_name,
     validate_base_model_version_id,
 )
+from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
+from foundry.runtime.objectstore import ObjectStore
 
 
 def import_base_model(

@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.dedup.clusters import components, pairs_within
-from foundry.ingestion.dedup.lsh import band_keys, candidate_pairs, optimal_params
-from foundry.ingestion.dedup.minhash import MinHasher
-from foundry.ingestion.dedup.shingles import shingle_sets
-from foundry.ingestion.dedup.store import ShingleStore
+from foundry.domain.dedup.clusters import components, pairs_within
+from foundry.domain.dedup.lsh import band_keys, candidate_pairs, optimal_params
+from foundry.domain.dedup.minhash import MinHasher
+from foundry.domain.dedup.shingles import shingle_sets
+from foundry.domain.dedup.store import ShingleStore
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

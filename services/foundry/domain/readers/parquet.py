@@ -14,9 +14,9 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foundry.ingestion.options import Format
-from foundry.ingestion.readers.base import ReadContext, Reader, RowError
-from foundry.ingestion.readers.records import RecordMapper
+from foundry.domain.formats import Format
+from foundry.domain.readers.base import ReadContext, Reader, RowError
+from foundry.domain.readers.records import RecordMapper
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import Example
 

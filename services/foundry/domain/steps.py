@@ -1,4 +1,5 @@
-"""The one contract every ingestion step follows, and the report each keeps of its own work.
+"""The one contract every ingestion step follows, and the report each keeps of its own work (the
+form augmentation reports in too).
 
 A step takes a stream of `Example`s and yields a stream: it may rewrite rows (counted as
 modified), drop them (counted by reason, with the source line of the first ones), or, rarely,

@@ -6,7 +6,7 @@ and checks everything before a byte is uploaded, reporting every problem at once
 `InvalidArgumentError` whose field violations name the files:
 
 - weights in safetensors only: pickle-based and other weight formats are refused
-  (`foundry.training.base_models.weights`), and at least one `.safetensors` file must be present,
+  (`foundry.domain.base_models.weights`), and at least one `.safetensors` file must be present,
   each with a well-formed header; a sharded index must name only shards that exist;
 - `config.json`: present, a JSON object with a `model_type`;
 - `tokenizer.json`: present and loadable by the `tokenizers` library (a fast tokenizer);
@@ -27,15 +27,15 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError
-from foundry.runtime.examples import Task
-from foundry.runtime.hashing import file_sha256
-from foundry.runtime.keys import key_problem
-from foundry.training.base_models.weights import (
+from foundry.domain.base_models.weights import (
     SAFETENSORS_SUFFIX,
     refused_format,
     safetensors_parameter_count,
 )
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.examples import Task
+from foundry.runtime.hashing import file_sha256
+from foundry.runtime.keys import key_problem
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from foundry.ingestion.dedup.shingles import ShingleSets
+from foundry.domain.dedup.shingles import ShingleSets
 
 U32 = npt.NDArray[np.uint32]
 
