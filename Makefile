@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(filter-out latest,$(LOCK))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $(TORCH_SPEC)
 ifeq ($(LOCK),latest)
-	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-constraint.txt
+	$(PY) -c "from importlib.metadata import version; print('torch==' + version('torch'))" > $(VENV)/torch-constraint.txt
 	$(PIP) install --quiet --upgrade --upgrade-strategy eager -c $(VENV)/torch-constraint.txt -e '.[$(EXTRAS)]'
 else
 	$(PIP) install --quiet --no-deps --require-hashes -r $(LOCK)
