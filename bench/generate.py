@@ -49,7 +49,10 @@ from foundry.inference.generation import (
     SamplingParams,
 )
 from foundry.training.export.causal import export_causal_lm
-from foundry.training.testing import tiny_causal_lm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/helpers
+
+from helpers.training_models import tiny_causal_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = ROOT / "tests" / "fixtures" / "chat" / "wnut17_chat.jsonl"

@@ -38,9 +38,9 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from foundry.training.worker import WorkerOptions, run_job
 from foundry.training.worker import main as worker_main
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 PLACES = [["paris"], ["berlin"], ["rome"], ["new", "york"], ["oslo"], ["vienna"], ["san", "diego"]]

@@ -30,7 +30,7 @@ from foundry.training.loop import JobState
 from foundry.training.models import load_tokenizer
 from foundry.training.modelversions import list_model_versions
 from foundry.training.spec import BaseModelRef, DatasetRef, ExportOptions, JobSpec, Precision
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 EXAMPLES = synthetic_ner_examples(
     60,

@@ -12,9 +12,9 @@ import pytest
 from foundry.augmentation.operators import TOKEN_OPERATORS, Operator, OperatorContext
 from foundry.augmentation.operators.segments import segments
 from foundry.augmentation.synonyms import Lexicon, wordnet_lexicon
-from foundry.augmentation.testing import wnut
 from foundry.ingestion.tags import is_valid_iob2
 from foundry.runtime.examples import Example, Split
+from helpers.augmentation import wnut
 
 CONTEXT = OperatorContext(synonyms=lambda params: wordnet_lexicon())
 
