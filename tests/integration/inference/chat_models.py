@@ -25,7 +25,7 @@ from foundry.training.jobstore import JobRecord
 from foundry.training.loop import JobState
 from foundry.training.modelversions import ModelVersion, get_model_version
 from foundry.training.spec import BaseModelRef, CausalLmOptions, DatasetRef, JobSpec, Precision
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
 from helpers.training_models import chat_examples, tiny_causal_lm
 
 CHAT = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"

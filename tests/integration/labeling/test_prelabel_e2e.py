@@ -40,7 +40,7 @@ from foundry.training.jobstore import JobRecord
 from foundry.training.loop import JobState
 from foundry.training.modelversions import list_model_versions
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec, Precision
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
 from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]

@@ -32,7 +32,7 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
 from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"

@@ -38,8 +38,9 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.worker import WorkerOptions, run_job
-from foundry.training.worker import main as worker_main
+from foundry.training.worker.__main__ import main as worker_main
+from foundry.training.worker.options import WorkerOptions
+from foundry.training.worker.run import run_job
 from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
