@@ -18,7 +18,7 @@ from foundry.runtime.examples import Split, Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training import jobstore
+from foundry.training import jobcheckpoints
 from foundry.training.base_models import get_base_model, materialize
 from foundry.training.chat.model import load_causal_lm
 from foundry.training.chat.templates import ChatTemplate, resolve_template
@@ -107,7 +107,7 @@ def checkpoint_folder(store: ObjectStore, job_id: str, root: Path, main: bool) -
         return latest_checkpoint(root)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    return jobstore.download_checkpoint(store, job_id, root)
+    return jobcheckpoints.download_checkpoint(store, job_id, root)
 
 
 def chat_template(spec: JobSpec, tokenizer: Any) -> ChatTemplate:
@@ -145,7 +145,7 @@ def best_weights(store: ObjectStore, job_id: str, best: Path | None, scratch: Pa
         return None
     if best.is_dir():
         return best
-    index = jobstore.read_checkpoint_index(store, job_id, jobstore.BEST_SLOT)
+    index = jobcheckpoints.read_checkpoint_index(store, job_id, jobcheckpoints.BEST_SLOT)
     if index is None or index.folder != best.name:
         return None
-    return jobstore.download_checkpoint(store, job_id, scratch, jobstore.BEST_SLOT)
+    return jobcheckpoints.download_checkpoint(store, job_id, scratch, jobcheckpoints.BEST_SLOT)

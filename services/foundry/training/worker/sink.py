@@ -14,7 +14,7 @@ import numpy as np
 
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.objectstore import ObjectStore
-from foundry.training import jobstore
+from foundry.training import jobcheckpoints, jobstore
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop import CheckpointEvent, EvalEvent, StateEvent, StepEvent
 from foundry.training.worker.options import WorkerOptions
@@ -89,10 +89,10 @@ class StoreSink:
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         self._flush()
         try:
-            index = jobstore.upload_checkpoint(self.store, self.job_id, event.path, event.step)
+            index = jobcheckpoints.upload_checkpoint(self.store, self.job_id, event.path, event.step)
             if event.is_best:
-                jobstore.upload_checkpoint(
-                    self.store, self.job_id, event.path, event.step, jobstore.BEST_SLOT
+                jobcheckpoints.upload_checkpoint(
+                    self.store, self.job_id, event.path, event.step, jobcheckpoints.BEST_SLOT
                 )
         except FoundryError as exc:  # a failed upload only makes the resume point older
             log.warning("checkpoint %s of job %s was not uploaded: %s", event.path.name, self.job_id, exc)
@@ -104,7 +104,7 @@ class StoreSink:
             step=event.step,
             epoch=event.epoch,
             message=f"checkpoint {index.folder} ({event.reason.value}) uploaded to "
-            f"{jobstore.checkpoint_prefix(self.job_id)}",
+            f"{jobcheckpoints.checkpoint_prefix(self.job_id)}",
         )
 
     def on_checkpoint_removed(self, path: Path) -> None:
