@@ -25,10 +25,11 @@ from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import LabelMap
 from foundry.training.data.tokenizer import TokenizerInfo
+from foundry.training.entitymetrics import entity_metrics_from_codes
 from foundry.training.export import ExportSettings, MetricFn, export_model
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop import DistContext, evaluate, resolve_precision
-from foundry.training.metrics import classification_metrics, entity_metrics_from_codes
+from foundry.training.metrics import classification_metrics
 from foundry.training.modelversions import PROMOTED, REJECTED
 from foundry.training.spec import JobSpec, Precision
 
