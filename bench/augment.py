@@ -27,6 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +40,11 @@ from foundry.augmentation.engine import Augmenter, output_rows
 from foundry.augmentation.operators import TOKEN_OPERATORS, OperatorContext
 from foundry.augmentation.recipe import OperatorStep, Recipe
 from foundry.augmentation.synonyms import wordnet_lexicon
-from foundry.augmentation.testing import wnut
 from foundry.runtime.examples import Example, Split, Task
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/helpers
+
+from helpers.augmentation import wnut
 
 CONTEXT = OperatorContext(synonyms=lambda params: wordnet_lexicon())
 NER_RECIPE = (
@@ -49,6 +53,9 @@ NER_RECIPE = (
     OperatorStep("synonym_replacement", {"rate": 0.2}, 0.3),
     OperatorStep("segment_shuffle", {"rate": 0.3}, 0.2),
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/helpers
+
 LOWRES_SENTENCES = 200
 MULTIPLIER = 3
 

@@ -44,7 +44,10 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from foundry.domain.causallm import CausalSession
 from foundry.inference.generation import ChatTokenizer, GenerationEngine, GenerationRequest, SamplingParams
 from foundry.training.export.causal import export_causal_lm
-from foundry.training.testing import tiny_causal_lm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/helpers
+
+from helpers.training_models import tiny_causal_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = ROOT / "tests" / "fixtures" / "chat" / "wnut17_chat.jsonl"

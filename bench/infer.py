@@ -96,7 +96,7 @@ def ensure_model(store: Any, settings: Any) -> Any:
     from foundry.training import jobstore
     from foundry.training.loop.events import JobState
     from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
-    from foundry.training.worker import run_job
+    from foundry.training.worker.run import run_job
 
     versions = list_model_versions(store, MODEL) if MODEL in _names(store) else []
     if versions:

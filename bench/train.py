@@ -200,7 +200,7 @@ def run_naive(size: Size, train: list[Sentence], test: list[Sentence], label_map
     from torch.utils.data import DataLoader, TensorDataset
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from foundry.training.metrics import entity_metrics_from_codes
+    from foundry.training.entitymetrics import entity_metrics_from_codes
 
     folder = model_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)

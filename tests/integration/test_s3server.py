@@ -13,16 +13,8 @@ import pytest
 from minio import Minio
 
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
-from foundry.runtime.s3server import (
-    GRPC_PORT_OFFSET,
-    S3ServerPorts,
-    SeaweedS3Server,
-    find_weed_binary,
-    pid_alive,
-    read_state,
-    stop_detached,
-    write_state,
-)
+from foundry.runtime.s3server import SeaweedS3Server, pid_alive, read_state, stop_detached, write_state
+from foundry.runtime.seaweed import GRPC_PORT_OFFSET, S3ServerPorts, find_weed_binary
 
 
 def test_context_manager_serves_s3_on_localhost_and_stops(tmp_path: Path) -> None:

@@ -233,7 +233,8 @@ class InferenceCore:
         """Stream a generation from the loaded chat model `selector` names."""
         if self.generation is None:
             raise UnimplementedError(
-                "Generate needs a generation backend (issue 9)", reason="NO_GENERATION_BACKEND"
+                "Generate needs a generation backend, and this server has none",
+                reason="NO_GENERATION_BACKEND",
             )
         entry = self.registry.ready(selector.name, selector.version_id, selector.variant)
         if entry is not None and entry.task is not Task.CHAT:

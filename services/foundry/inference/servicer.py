@@ -3,7 +3,7 @@
 Every method is registered with a lenient request parser (`wire.lenient`), so a request that
 does not parse (invalid UTF-8 in a text) is INVALID_ARGUMENT naming the input, not UNKNOWN.
 `Generate` streams from a chat model loaded into the core's optional `GenerationBackend` (the
-chat generation engine, issue 9); without one it is UNIMPLEMENTED.
+chat generation engine); without one it is UNIMPLEMENTED.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
 or, for rows numbered 0..n-1 held in arrays, `assign_splits(options, existing=..., strata=...,
 groups=..., clusters=dedup_result.cluster_id, keep=dedup_result.keep)`.
 
-Units. Rows in the same duplicate cluster (`cluster_id` of a `DedupResult`, or anything with
+Units (`splitunits`). Rows in the same duplicate cluster (`cluster_id` of a `DedupResult`, or anything with
 `row_ids` and `cluster_id`) or with the same non-empty group key are one unit (union-find over
 both), and a unit never straddles two splits unless the data itself put its rows in different
 splits (that is leakage, reported, and kept as it is).
@@ -34,33 +34,39 @@ units, and the leakage of the existing splits (units whose rows carry several).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from foundry.domain.dedup.clusters import components
 from foundry.domain.dedup.shingles import fmix64
 from foundry.domain.steps import StepReport
 from foundry.ingestion.dedup.leakage import SPLITS, UNASSIGNED_CODE, cluster_leakage, split_codes
 from foundry.ingestion.options import SplitOptions
+from foundry.ingestion.splitunits import (
+    ASSIGNABLE,
+    I64,
+    U8,
+    U64,
+    RowClusters,
+    cluster_of,
+    group_hash,
+    unit_majority,
+    unit_majority_stratum,
+    units_of,
+)
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split
 
-I64 = npt.NDArray[np.int64]
-U64 = npt.NDArray[np.uint64]
-U8 = npt.NDArray[np.uint8]
 F64 = npt.NDArray[np.float64]
 
 #: the stratum of rows without a label, and of the merged rare strata
 UNLABELED_STRATUM = "(none)"
 RARE_STRATUM = "(rare)"
-_ASSIGNABLE = 3  # train, validation, test: the codes below UNASSIGNED_CODE
 
 
 def stratum_key(example: Example) -> str:
@@ -76,16 +82,6 @@ def stratum_key(example: Example) -> str:
 
 #: the name the pipeline knows `stratum_key` by
 stratum_of = stratum_key
-
-
-class RowClusters(Protocol):
-    """Duplicate clusters per row: `cluster_id[i]` (-1 none) of row `row_ids[i]`, `row_ids` sorted."""
-
-    @property
-    def row_ids(self) -> I64: ...
-
-    @property
-    def cluster_id(self) -> I64: ...
 
 
 @dataclass(frozen=True)
@@ -176,15 +172,6 @@ def check_options(options: SplitOptions) -> None:
         )
 
 
-def _group_hash(key: str) -> int:
-    if not key:
-        return 0
-    value = int.from_bytes(
-        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
-    return value or 1
-
-
 class Splitter:
     """Seeded, stratified, group-aware split assignment over batches of rows (module docstring)."""
 
@@ -228,7 +215,7 @@ class Splitter:
         self._rows.append(rows)
         self._strata.append(np.fromiter((ids.setdefault(s, len(ids)) for s in strata), np.int64, len(rows)))
         self._splits.append(split_codes(splits))
-        self._groups.append(np.fromiter(map(_group_hash, groups), np.uint64, len(rows)))
+        self._groups.append(np.fromiter(map(group_hash, groups), np.uint64, len(rows)))
         self._wall_s += time.perf_counter() - started
 
     def finish(self, clusters: RowClusters | None = None) -> SplitResult:
@@ -244,14 +231,14 @@ class Splitter:
         groups = _joined(self._groups, np.uint64)[order]
         self._rows, self._strata, self._splits, self._groups = [], [], [], []
 
-        unit = _units(rows, groups, _cluster_of(rows, clusters))
+        unit = units_of(rows, groups, cluster_of(rows, clusters))
         kept = existing if self.options.keep_existing else np.full(len(rows), UNASSIGNED_CODE, np.uint8)
         result = kept.copy()
-        unit_split = _unit_majority(unit, kept)
+        unit_split = unit_majority(unit, kept)
         inherit = (kept == UNASSIGNED_CODE) & (unit_split[unit] != UNASSIGNED_CODE)
         result[inherit] = unit_split[unit[inherit]]
         free = result == UNASSIGNED_CODE
-        unit_stratum = _unit_majority_stratum(unit, strata, free)
+        unit_stratum = unit_majority_stratum(unit, strata, free)
         if not self.options.stratify:
             unit_stratum[:] = 0
         self._assign(
@@ -286,12 +273,12 @@ class Splitter:
         for start, end in zip(bounds.tolist(), np.append(bounds[1:], len(order)).tolist(), strict=True):
             members = order[start:end]
             stratum = int(head_strata[members[0]])
-            placed = placed_cells[stratum, :_ASSIGNABLE].astype(np.float64)
+            placed = placed_cells[stratum, :ASSIGNABLE].astype(np.float64)
             shares = self._shares(placed, float(sizes[members].sum()))
             ends = np.cumsum(sizes[members])
             midpoints = (ends - sizes[members] / 2) / ends[-1]
             head_split[members] = np.minimum(
-                np.searchsorted(np.cumsum(shares), midpoints, side="right"), _ASSIGNABLE - 1
+                np.searchsorted(np.cumsum(shares), midpoints, side="right"), ASSIGNABLE - 1
             )
         split_of_unit = np.full(len(rows), UNASSIGNED_CODE, dtype=np.uint8)
         split_of_unit[heads] = head_split
@@ -357,63 +344,3 @@ class Splitter:
 
 def _joined(parts: Sequence[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-
-
-def _cluster_of(rows: I64, clusters: RowClusters | None) -> I64:
-    """The duplicate cluster of each row (-1 none); rows `clusters` does not know have none."""
-    if clusters is None or not len(clusters.row_ids) or not len(rows):
-        return np.full(len(rows), -1, dtype=np.int64)
-    known = clusters.row_ids
-    at = np.minimum(np.searchsorted(known, rows), len(known) - 1)
-    return np.where(known[at] == rows, clusters.cluster_id[at], -1).astype(np.int64)
-
-
-def _units(rows: I64, groups: U64, cluster: I64) -> I64:
-    """The unit of each row (position 0..n-1), named by its first row's position."""
-    count = len(rows)
-    positions = np.arange(count, dtype=np.int64)
-    lefts, rights = [], []
-    for key, member in ((cluster.astype(np.int64), cluster >= 0), (groups, groups != 0)):
-        chosen = positions[member]
-        chosen = chosen[np.argsort(key[member], kind="stable")]
-        same = key[chosen][1:] == key[chosen][:-1]
-        lefts.append(chosen[:-1][same])
-        rights.append(chosen[1:][same])
-    return components(count, np.concatenate(lefts), np.concatenate(rights))
-
-
-def _unit_majority(unit: I64, codes: U8) -> U8:
-    """Per unit (indexed by its first row), its most common assigned split (ties: the split of
-    its first row that has one); UNASSIGNED_CODE for a unit without any."""
-    count = len(unit)
-    out = np.full(count, UNASSIGNED_CODE, dtype=np.uint8)
-    assigned = np.flatnonzero(codes != UNASSIGNED_CODE)
-    if not len(assigned):
-        return out
-    cell = unit[assigned] * _ASSIGNABLE + codes[assigned]
-    counts = np.bincount(cell, minlength=count * _ASSIGNABLE).reshape(count, _ASSIGNABLE)
-    first = np.full(count * _ASSIGNABLE, count, dtype=np.int64)
-    np.minimum.at(first, cell, assigned)
-    score = counts * (count + 1) - first.reshape(count, _ASSIGNABLE)
-    has = counts.sum(axis=1) > 0
-    out[has] = np.argmax(score[has], axis=1).astype(np.uint8)
-    return out
-
-
-def _unit_majority_stratum(unit: I64, strata: I64, rows: npt.NDArray[np.bool_]) -> I64:
-    """Per unit, the most common stratum among its `rows` (ties: its first such row's)."""
-    out = strata.copy()
-    chosen = np.flatnonzero(rows)
-    if not len(chosen):
-        return out
-    order = chosen[np.lexsort((chosen, strata[chosen], unit[chosen]))]
-    key_unit, key_stratum = unit[order], strata[order]
-    starts = np.flatnonzero(
-        np.r_[True, (key_unit[1:] != key_unit[:-1]) | (key_stratum[1:] != key_stratum[:-1])]
-    )
-    run_unit, run_stratum, run_first = key_unit[starts], key_stratum[starts], order[starts]
-    run_count = np.diff(np.append(starts, len(order)))
-    best = np.lexsort((run_first, -run_count, run_unit))
-    winners = best[np.r_[True, run_unit[best][1:] != run_unit[best][:-1]]]
-    out[run_unit[winners]] = run_stratum[winners]
-    return out

@@ -2,18 +2,12 @@
 
 Integrity: every write records the sha256 of the object's bytes in its user metadata
 (`x-amz-meta-sha256`) and every read recomputes it while the bytes stream in. A mismatch, or an
-object with no recorded sha256, raises `CorruptionError` naming the key.
+object with no recorded sha256, raises `CorruptionError` naming the key
+(`foundry.runtime.integrity`).
 
-Writes of unknown length (`put_stream`) are spooled first: the source is copied into a
-`SpooledTemporaryFile` (in memory up to one part, `s3_part_size_bytes`, then on local disk) and
-hashed on the way, and only then uploaded, with the sha256 already in the object's metadata.
-The alternative, uploading to a temporary key and server-side copying it onto the final key with
-the metadata, was rejected: it writes every byte twice on the server, a copy of more than 5 GiB
-needs a multipart copy that not every S3 server implements alike, a crash between the two steps
-leaves temporary objects behind, and an unseekable source could not be retried. Spooling costs
-local disk as large as the object, and gives one atomic write (a single PUT, or a multipart
-upload that becomes visible only when completed) that can be retried from the spool. Sources
-whose size is known (`put_bytes`, `put_file`) are hashed up front and not copied; the bytes are
+Writes of unknown length (`put_stream`) are spooled first, hashed on the way, then uploaded with
+the sha256 already in the object's metadata (`foundry.runtime.spool` says why). Sources whose
+size is known (`put_bytes`, `put_file`) are hashed up front and not copied; the bytes are
 hashed again as they go out, so a file that changes during its upload is caught (the object is
 then deleted and `FailedPreconditionError` raised).
 
@@ -30,40 +24,28 @@ import builtins
 import hashlib
 import io
 import os
-import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from minio import Minio
 
-from foundry.runtime.errors import (
-    CorruptionError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from foundry.runtime.hashing import HASH_CHUNK_BYTES, HashingReader, content_sha256, file_sha256
+from foundry.runtime.integrity import check_digest, read_foreign, read_verified, recorded_sha256
 from foundry.runtime.keys import validate_key, validate_prefix
-from foundry.runtime.objectinfo import (
-    SHA256_HEADER,
-    SHA256_METADATA,
-    ObjectInfo,
-    header_datetime,
-    is_sha256_hex,
-)
+from foundry.runtime.objectinfo import SHA256_HEADER, SHA256_METADATA, ObjectInfo
 from foundry.runtime.s3calls import S3Caller
 from foundry.runtime.s3client import connect
 from foundry.runtime.settings import Settings
+from foundry.runtime.spool import ByteSource, spooled
 
-__all__ = ["SHA256_HEADER", "ByteSource", "ObjectInfo", "ObjectStore"]
+__all__ = ["SHA256_HEADER", "ObjectInfo", "ObjectStore"]
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: parts of a multipart upload sent at once
 PARALLEL_PARTS = 3
-
-ByteSource = BinaryIO | IO[bytes] | Iterable[bytes]
 
 
 class ObjectStore:
@@ -166,19 +148,8 @@ class ObjectStore:
         hashed, then uploaded; see the module docstring for why.
         """
         validate_key(key)
-        with tempfile.SpooledTemporaryFile(max_size=self._part_size_bytes, dir=self._spool_dir) as spool:
-            digest = hashlib.sha256()
-            size = 0
-            for chunk in _chunks_of(source):
-                digest.update(chunk)
-                spool.write(chunk)
-                size += len(chunk)
-
-            def rewind() -> BinaryIO:
-                spool.seek(0)
-                return spool  # type: ignore[return-value]
-
-            return self._upload(key, rewind, size, digest.hexdigest(), content_type, metadata)
+        with spooled(source, max_memory_bytes=self._part_size_bytes, spool_dir=self._spool_dir) as spool:
+            return self._upload(key, spool.rewind, spool.size_bytes, spool.sha256, content_type, metadata)
 
     def _upload(
         self,
@@ -284,7 +255,7 @@ class ObjectStore:
         validate_key(key)
         response = self._caller.call("get", key, lambda: self._client.get_object(self._bucket, key))
         try:
-            recorded = self._recorded_sha256(key, response.headers, expected_sha256)
+            recorded = recorded_sha256(self._bucket, key, response.headers, expected_sha256)
             digest = hashlib.sha256()
             pending: bytes | None = None
             try:
@@ -295,7 +266,7 @@ class ObjectStore:
                     pending = chunk
             except Exception as exc:
                 self._caller.fail(exc, "get", key)
-            self._verify(key, digest.hexdigest(), recorded)
+            check_digest(self._bucket, key, digest.hexdigest(), recorded)
             if pending:
                 yield pending
         finally:
@@ -319,24 +290,10 @@ class ObjectStore:
             sink.truncate()
             response = self._client.get_object(bucket, key)
             try:
-                digest, size = hashlib.sha256(), 0
-                for chunk in response.stream(HASH_CHUNK_BYTES, decode_content=False):
-                    digest.update(chunk)
-                    sink.write(chunk)
-                    size += len(chunk)
-                recorded = response.headers.get(SHA256_HEADER)
+                return read_foreign(response, bucket, key, sink, expected_sha256)
             finally:
                 response.close()
                 response.release_conn()
-            actual = digest.hexdigest()
-            for label, wanted in (("expected", expected_sha256), ("recorded", recorded)):
-                if isinstance(wanted, str) and wanted and wanted != actual:
-                    raise CorruptionError(
-                        f"object {key!r} in bucket {bucket!r} hashes to sha256 {actual}, but {wanted} was {label}",
-                        reason="OBJECT_HASH_MISMATCH",
-                        metadata={"key": key, "bucket": bucket, label: wanted, "actual": actual},
-                    )
-            return ObjectInfo(key=key, sha256=actual, size_bytes=size, etag="", last_modified=None)
 
         return self._caller.call("get", key, download)
 
@@ -344,52 +301,10 @@ class ObjectStore:
         """One GET of `key` into `sink`, hashed and verified; returns what the headers said."""
         response = self._client.get_object(self._bucket, key)
         try:
-            recorded = self._recorded_sha256(key, response.headers, expected_sha256)
-            digest = hashlib.sha256()
-            size = 0
-            for chunk in response.stream(HASH_CHUNK_BYTES, decode_content=False):
-                digest.update(chunk)
-                sink.write(chunk)
-                size += len(chunk)
-            self._verify(key, digest.hexdigest(), recorded)
-            return ObjectInfo(
-                key=key,
-                sha256=recorded,
-                size_bytes=size,
-                etag=str(response.headers.get("ETag", "")).strip('"'),
-                last_modified=header_datetime(response.headers.get("Last-Modified")),
-            )
+            return read_verified(response, self._bucket, key, sink, expected_sha256)
         finally:
             response.close()
             response.release_conn()
-
-    def _recorded_sha256(self, key: str, headers: Mapping[str, Any], expected: str | None) -> str:
-        """The sha256 recorded on the object; CorruptionError if absent or not the expected one."""
-        recorded = headers.get(SHA256_HEADER)
-        if not isinstance(recorded, str) or not is_sha256_hex(recorded):
-            raise CorruptionError(
-                f"object {key!r} in bucket {self._bucket!r} has no valid recorded sha256 "
-                f"({SHA256_HEADER}: {recorded!r}); it was not written through ObjectStore or was altered",
-                reason="OBJECT_HASH_MISSING",
-                metadata={"key": key, "bucket": self._bucket},
-            )
-        if expected is not None and recorded != expected:
-            raise CorruptionError(
-                f"object {key!r} in bucket {self._bucket!r} records sha256 {recorded}, "
-                f"but {expected} was expected",
-                reason="OBJECT_HASH_MISMATCH",
-                metadata={"key": key, "bucket": self._bucket, "recorded": recorded, "expected": expected},
-            )
-        return recorded
-
-    def _verify(self, key: str, actual: str, recorded: str) -> None:
-        if actual != recorded:
-            raise CorruptionError(
-                f"object {key!r} in bucket {self._bucket!r} is corrupt: its bytes hash to sha256 "
-                f"{actual}, but {recorded} was recorded when it was written",
-                reason="OBJECT_HASH_MISMATCH",
-                metadata={"key": key, "bucket": self._bucket, "recorded": recorded, "actual": actual},
-            )
 
     # --- metadata, listing, deletion ---------------------------------------------------------
 
@@ -465,16 +380,3 @@ class ObjectStore:
     def keys(self, prefix: str = "") -> builtins.list[str]:
         """The keys stored under `prefix`, in order."""
         return [info.key for info in self.list(prefix)]
-
-
-def _chunks_of(source: ByteSource) -> Iterator[bytes]:
-    """The chunks of a binary reader (read in `HASH_CHUNK_BYTES`) or of an iterable of bytes."""
-    read = getattr(source, "read", None)
-    if callable(read):
-        while chunk := read(HASH_CHUNK_BYTES):
-            yield bytes(chunk)
-        return
-    for chunk in source:  # type: ignore[union-attr]
-        if not isinstance(chunk, bytes | bytearray | memoryview):
-            raise InvalidArgumentError(f"a byte stream yielded {type(chunk).__name__}, not bytes")
-        yield bytes(chunk)

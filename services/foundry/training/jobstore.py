@@ -10,21 +10,15 @@ The layout, shared by the training service (which submits, watches and cancels) 
   record and no event is queued. `EventWriter` appends (continuing after the last stored seq, so
   a replacement worker goes on where the killed one stopped); `read_events` lists them in order.
 - `jobs/<job_id>/cancel`: the marker `request_cancel` writes; the worker polls it.
-- `jobs/<job_id>/checkpoints/<slot>/...` (slots `latest` and `best`): a checkpoint folder of the
-  training loop uploaded file by file under `<slot>/<folder name>/`, then `<slot>/index.json`
-  naming the folder and its files with their sha256, written LAST (`upload_checkpoint`); the
-  previous folder of the slot is deleted after the new index is in place, so a crash at any point
-  leaves the slot's index pointing at a complete folder. `download_checkpoint` materializes it.
+- `jobs/<job_id>/checkpoints/<slot>/...`: the job's checkpoints (`jobcheckpoints`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from foundry.runtime.errors import AbortedError, AlreadyExistsError, CorruptionError, NotFoundError
@@ -37,9 +31,6 @@ log = logging.getLogger("foundry.training.jobstore")
 
 JOBS_PREFIX = "jobs/"
 JSON_CONTENT_TYPE = "application/json"
-LATEST_SLOT = "latest"
-BEST_SLOT = "best"
-INDEX_FILE = "index.json"
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 
@@ -78,10 +69,6 @@ def event_key(job_id: str, seq: int) -> str:
 
 def cancel_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}cancel"
-
-
-def checkpoint_prefix(job_id: str, slot: str = LATEST_SLOT) -> str:
-    return f"{job_prefix(job_id)}checkpoints/{slot}/"
 
 
 def _check_job_id(job_id: str) -> None:
@@ -135,7 +122,7 @@ def create_job(store: ObjectStore, record: JobRecord) -> JobRecord:
     key = job_key(record.job_id)
     if store.exists(key):
         raise AlreadyExistsError(f"job {record.job_id} already exists", reason="JOB_EXISTS")
-    _put_json(store, key, record.to_dict())
+    put_json(store, key, record.to_dict())
     return record
 
 
@@ -143,7 +130,7 @@ def get_job(store: ObjectStore, job_id: str) -> JobRecord:
     """The verified record of `job_id` (`NotFoundError` if there is none)."""
     key = job_key(job_id)
     try:
-        data = _get_json(store, key)
+        data = get_json(store, key)
     except NotFoundError as exc:
         raise NotFoundError(f"job {job_id} not found", reason="JOB_NOT_FOUND") from exc
     try:
@@ -244,7 +231,7 @@ def read_events(store: ObjectStore, job_id: str, after_seq: int = 0) -> list[Pro
             continue
         key = event_key(job_id, seq)
         try:
-            event = ProgressEvent.from_dict(_get_json(store, key))
+            event = ProgressEvent.from_dict(get_json(store, key))
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptionError(f"event {key!r} is malformed: {exc}", reason="EVENT_CORRUPT") from exc
         if event.seq != seq or event.job_id != job_id:
@@ -355,86 +342,11 @@ class FollowerWriter(EventWriter):
 
 def request_cancel(store: ObjectStore, job_id: str) -> None:
     """Write the cancel marker (idempotent)."""
-    _put_json(store, cancel_key(job_id), {"job_id": job_id, "requested_at": utc_now_iso()})
+    put_json(store, cancel_key(job_id), {"job_id": job_id, "requested_at": utc_now_iso()})
 
 
 def cancel_requested(store: ObjectStore, job_id: str) -> bool:
     return store.exists(cancel_key(job_id))
-
-
-# --- checkpoints -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckpointIndex:
-    """`<slot>/index.json`: the uploaded folder, its step and its files."""
-
-    folder: str
-    step: int
-    files: list[dict[str, Any]]
-    uploaded_at: str = ""
-
-
-def read_checkpoint_index(store: ObjectStore, job_id: str, slot: str = LATEST_SLOT) -> CheckpointIndex | None:
-    """The slot's index, or None when nothing was uploaded there."""
-    try:
-        data = _get_json(store, checkpoint_prefix(job_id, slot) + INDEX_FILE)
-    except NotFoundError:
-        return None
-    return CheckpointIndex(
-        folder=str(data["folder"]),
-        step=int(data["step"]),
-        files=[dict(f) for f in data["files"]],
-        uploaded_at=str(data.get("uploaded_at", "")),
-    )
-
-
-def upload_checkpoint(
-    store: ObjectStore, job_id: str, folder: str | Path, step: int, slot: str = LATEST_SLOT
-) -> CheckpointIndex:
-    """Upload a complete local checkpoint folder into the slot (index last, old folder removed)."""
-    source = Path(folder)
-    prefix = checkpoint_prefix(job_id, slot)
-    previous = read_checkpoint_index(store, job_id, slot)
-    files = []
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        rel = path.relative_to(source).as_posix()
-        info = store.put_file(f"{prefix}{source.name}/{rel}", path)
-        files.append({"path": rel, "sha256": info.sha256, "size_bytes": info.size_bytes})
-    index = CheckpointIndex(folder=source.name, step=step, files=files, uploaded_at=utc_now_iso())
-    _put_json(
-        store,
-        prefix + INDEX_FILE,
-        {"folder": index.folder, "step": index.step, "files": index.files, "uploaded_at": index.uploaded_at},
-    )
-    if previous is not None and previous.folder != index.folder:
-        for key in store.keys(f"{prefix}{previous.folder}/"):
-            store.delete(key)
-    return index
-
-
-def download_checkpoint(
-    store: ObjectStore, job_id: str, local_root: str | Path, slot: str = LATEST_SLOT
-) -> Path | None:
-    """Materialize the slot's checkpoint as `<local_root>/<folder>` (verified); None if none."""
-    index = read_checkpoint_index(store, job_id, slot)
-    if index is None:
-        return None
-    prefix = checkpoint_prefix(job_id, slot)
-    target = Path(local_root) / index.folder
-    partial = Path(local_root) / f".{index.folder}.{uuid.uuid4().hex}.download"
-    try:
-        for entry in index.files:
-            store.get_file(
-                f"{prefix}{index.folder}/{entry['path']}",
-                partial / entry["path"],
-                expected_sha256=entry["sha256"],
-            )
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
 
 
 # --- JSON helpers ------------------------------------------------------------------------------------
@@ -444,11 +356,11 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def _put_json(store: ObjectStore, key: str, value: Any) -> None:
+def put_json(store: ObjectStore, key: str, value: Any) -> None:
     store.put_bytes(key, _json_bytes(value), content_type=JSON_CONTENT_TYPE)
 
 
-def _get_json(store: ObjectStore, key: str) -> Any:
+def get_json(store: ObjectStore, key: str) -> Any:
     data = store.get_bytes(key)
     try:
         return json.loads(data)
@@ -457,29 +369,24 @@ def _get_json(store: ObjectStore, key: str) -> Any:
 
 
 __all__ = [
-    "BEST_SLOT",
     "JOBS_PREFIX",
-    "LATEST_SLOT",
     "TERMINAL_STATES",
-    "CheckpointIndex",
     "EventKind",
     "EventWriter",
     "JobRecord",
     "ProgressEvent",
     "cancel_key",
     "cancel_requested",
-    "checkpoint_prefix",
     "create_job",
-    "download_checkpoint",
     "event_key",
     "events_prefix",
     "get_job",
+    "get_json",
     "job_key",
     "job_state",
     "list_job_ids",
     "new_job_id",
-    "read_checkpoint_index",
+    "put_json",
     "read_events",
     "request_cancel",
-    "upload_checkpoint",
 ]

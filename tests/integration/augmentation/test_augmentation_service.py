@@ -28,7 +28,6 @@ from foundry.api.common.v1 import example_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as inference_pb
 from foundry.augmentation.__main__ import build
 from foundry.augmentation.inference_client import agreement
-from foundry.augmentation.testing import ChatServer, rewriting_reply, wnut
 from foundry.domain.base_models import import_base_model
 from foundry.domain.tags import is_valid_iob2
 from foundry.runtime import datasets
@@ -37,7 +36,8 @@ from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
-from foundry.training.testing import tiny_bert, tiny_bert_config, vocab_from_texts
+from helpers.augmentation import ChatServer, rewriting_reply, wnut
+from helpers.training_models import tiny_bert, tiny_bert_config, vocab_from_texts
 
 if TYPE_CHECKING:
     Stub = pb_grpc.AugmentationServiceAsyncStub

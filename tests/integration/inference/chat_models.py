@@ -25,8 +25,8 @@ from foundry.training import jobstore
 from foundry.training.jobstore import JobRecord
 from foundry.training.loop.events import JobState
 from foundry.training.spec import BaseModelRef, CausalLmOptions, DatasetRef, JobSpec, Precision
-from foundry.training.testing import chat_examples, tiny_causal_lm
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
+from helpers.training_models import chat_examples, tiny_causal_lm
 
 CHAT = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 EXAMPLES: list[Example] = chat_examples(CHAT)

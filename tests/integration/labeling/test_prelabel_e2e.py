@@ -40,8 +40,8 @@ from foundry.training import jobstore
 from foundry.training.jobstore import JobRecord
 from foundry.training.loop.events import JobState
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec, Precision
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 PLACES = [["Paris"], ["Berlin"], ["Rome"], ["New", "York"], ["Oslo"], ["San", "Diego"]]

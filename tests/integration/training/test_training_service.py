@@ -37,7 +37,7 @@ from foundry.training.__main__ import build
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.events import JobState
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 CHUNK = 64 * 1024
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]

@@ -25,7 +25,7 @@ from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training import jobstore
+from foundry.training import jobcheckpoints, jobstore
 from foundry.training.jobstore import EventKind, EventWriter, JobRecord
 from foundry.training.loop.events import JobState
 from foundry.training.spec import (
@@ -38,9 +38,10 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
-from foundry.training.worker import WorkerOptions, run_job
-from foundry.training.worker import main as worker_main
+from foundry.training.worker.__main__ import main as worker_main
+from foundry.training.worker.options import WorkerOptions
+from foundry.training.worker.run import run_job
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 PLACES = [["paris"], ["berlin"], ["rome"], ["new", "york"], ["oslo"], ["vienna"], ["san", "diego"]]
@@ -135,14 +136,14 @@ def test_checkpoint_slot_replaces_its_folder_index_last(store: ObjectStore, tmp_
         (folder / "rng").mkdir(parents=True)
         (folder / "model.safetensors").write_bytes(bytes([step]) * 10)
         (folder / "rng" / "rank-0.pt").write_bytes(b"rng")
-        jobstore.upload_checkpoint(store, "job-x", folder, step)
-    index = jobstore.read_checkpoint_index(store, "job-x")
+        jobcheckpoints.upload_checkpoint(store, "job-x", folder, step)
+    index = jobcheckpoints.read_checkpoint_index(store, "job-x")
     assert index is not None and index.step == 2 and index.folder == "step-00000002"
-    keys = store.keys(jobstore.checkpoint_prefix("job-x"))
+    keys = store.keys(jobcheckpoints.checkpoint_prefix("job-x"))
     assert not [k for k in keys if "step-00000001" in k]
-    local = jobstore.download_checkpoint(store, "job-x", tmp_path / "restore")
+    local = jobcheckpoints.download_checkpoint(store, "job-x", tmp_path / "restore")
     assert local is not None and (local / "model.safetensors").read_bytes() == bytes([2]) * 10
-    assert jobstore.download_checkpoint(store, "job-y", tmp_path / "none") is None
+    assert jobcheckpoints.download_checkpoint(store, "job-y", tmp_path / "none") is None
 
 
 # --- the worker ------------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_cancel_marker_stops_the_job_with_a_checkpoint(
     events = jobstore.read_events(store, record.job_id)
     assert_ordered(events)
     assert events[-1].state == "cancelled" and "checkpoint kept" in events[-1].message
-    index = jobstore.read_checkpoint_index(store, record.job_id)
+    index = jobcheckpoints.read_checkpoint_index(store, record.job_id)
     assert index is not None and 0 < index.step < 5000 and index.step == events[-1].step
     assert jobstore.job_state(store, record.job_id) is JobState.CANCELLED
     assert list_model_versions(store, "ner-small", include_rejected=True) == []
@@ -292,7 +293,7 @@ def test_a_killed_worker_is_restarted_and_continues_from_its_checkpoint(
     deadline = time.monotonic() + 60
     index = None
     while time.monotonic() < deadline and first.poll() is None:
-        index = jobstore.read_checkpoint_index(store, record.job_id)
+        index = jobcheckpoints.read_checkpoint_index(store, record.job_id)
         if index is not None:
             break
         time.sleep(0.2)

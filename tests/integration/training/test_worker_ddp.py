@@ -22,7 +22,7 @@ from foundry.runtime.examples import Split, Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from foundry.training import jobstore
+from foundry.training import jobcheckpoints, jobstore
 from foundry.training.data import TokenizerInfo, label_map_for, load_or_encode
 from foundry.training.data.batching import train_batches
 from foundry.training.data.cache import CACHE_PREFIX
@@ -30,7 +30,7 @@ from foundry.training.jobstore import JobRecord, ProgressEvent
 from foundry.training.loop.events import JobState
 from foundry.training.models import load_tokenizer
 from foundry.training.spec import BaseModelRef, DatasetRef, ExportOptions, JobSpec, Precision
-from foundry.training.testing import synthetic_ner_examples, tiny_bert, vocab_from_texts
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 EXAMPLES = synthetic_ner_examples(
     60,
@@ -118,7 +118,7 @@ def assert_one_stream(events: list[ProgressEvent]) -> None:
 
 
 def assert_checkpoint_of_both_ranks(store: ObjectStore, job_id: str, step: int) -> None:
-    index = jobstore.read_checkpoint_index(store, job_id)
+    index = jobcheckpoints.read_checkpoint_index(store, job_id)
     assert index is not None and index.step == step
     files = {entry["path"] for entry in index.files}
     assert {f"rng/rank-{rank}.pt" for rank in range(WORLD_SIZE)} <= files, files

@@ -10,10 +10,10 @@ from foundry.augmentation.engine import Augmenter, output_rows
 from foundry.augmentation.operators import OperatorContext
 from foundry.augmentation.recipe import AcceptanceFilters, OperatorStep, Recipe
 from foundry.augmentation.synonyms import wordnet_lexicon
-from foundry.augmentation.testing import wnut
 from foundry.domain.tags import is_valid_iob2
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task
+from helpers.augmentation import wnut
 
 CONTEXT = OperatorContext(synonyms=lambda params: wordnet_lexicon())
 NER_RECIPE = Recipe(

@@ -12,9 +12,9 @@ from foundry.augmentation.llm_client import ChatClient, ChatOptions
 from foundry.augmentation.operators import OperatorContext
 from foundry.augmentation.operators.llm import SYSTEM
 from foundry.augmentation.recipe import AcceptanceFilters, OperatorStep, Recipe, ResponseQualityFilter
-from foundry.augmentation.testing import ChatServer, completion, rewriting_reply
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
 from foundry.runtime.examples import ChatMessage, Example, Split, Task
+from helpers.augmentation import ChatServer, completion, rewriting_reply
 
 
 def client(server: ChatServer, **kwargs: Any) -> ChatClient:

@@ -11,9 +11,9 @@ import pytest
 
 from foundry.augmentation.operators import TOKEN_OPERATORS, Operator, OperatorContext
 from foundry.augmentation.synonyms import Lexicon, wordnet_lexicon
-from foundry.augmentation.testing import wnut
 from foundry.domain.tags import is_valid_iob2, segments
 from foundry.runtime.examples import Example, Split
+from helpers.augmentation import wnut
 
 CONTEXT = OperatorContext(synonyms=lambda params: wordnet_lexicon())
 

@@ -14,6 +14,7 @@ from podpolicy import LONG_RUNNING, image_problems, pod_problems, pod_specs, val
 
 from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName, Settings
 from foundry.training.k8s import jobs
+from foundry.training.k8s.config import TrainerConfig
 
 Objects = list[dict[str, Any]]
 SERVICES = [s.value for s in ServiceName]
@@ -161,7 +162,7 @@ def test_dev_overlay_is_small_with_a_cpu_trainer(rendered: dict[str, Objects]) -
     assert of_kind(objects, "HorizontalPodAutoscaler") == {}
     settings = config_settings(objects)
     assert settings.k8s_trainer_gpus_per_node == 0
-    job = jobs.build_job(jobs.TrainerConfig.from_settings(settings, NAMESPACE), settings, "a" * 32, 1)
+    job = jobs.build_job(TrainerConfig.from_settings(settings, NAMESPACE), settings, "a" * 32, 1)
     pod = job["spec"]["template"]["spec"]
     assert jobs.GPU_RESOURCE not in pod["containers"][0]["resources"]["limits"]
     assert "tolerations" not in pod
@@ -185,7 +186,7 @@ def test_gpu_overlay_puts_trainers_and_inference_on_gpu_nodes(rendered: dict[str
     ]
     # the trainer Job the training service builds from this overlay's configuration
     settings = config_settings(objects)
-    job = jobs.build_job(jobs.TrainerConfig.from_settings(settings, NAMESPACE), settings, "b" * 32, 1)
+    job = jobs.build_job(TrainerConfig.from_settings(settings, NAMESPACE), settings, "b" * 32, 1)
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"][jobs.GPU_RESOURCE] == "1"
     assert {"key": jobs.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]

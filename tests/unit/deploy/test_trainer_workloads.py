@@ -15,6 +15,7 @@ from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.settings import Settings
 from foundry.training.jobstore import TERMINAL_STATES
 from foundry.training.k8s import jobs
+from foundry.training.k8s.config import TrainerConfig
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, phase_of
 from foundry.training.loop.events import JobState
 
@@ -37,9 +38,9 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def build(**overrides: Any) -> tuple[jobs.TrainerConfig, Settings, dict[str, Any]]:
+def build(**overrides: Any) -> tuple[TrainerConfig, Settings, dict[str, Any]]:
     settings = make_settings(**overrides)
-    cfg = jobs.TrainerConfig.from_settings(settings, "foundry")
+    cfg = TrainerConfig.from_settings(settings, "foundry")
     return cfg, settings, jobs.build_workload(cfg, settings, JOB_ID, 2)
 
 
@@ -195,10 +196,10 @@ def test_cpu_trainer_has_no_gpu_and_no_toleration() -> None:
 
 def test_bad_configuration_names_the_setting() -> None:
     with pytest.raises(FailedPreconditionError) as info:
-        jobs.TrainerConfig.from_settings(make_settings(k8s_trainer_node_selector="gpu"), "ns")
+        TrainerConfig.from_settings(make_settings(k8s_trainer_node_selector="gpu"), "ns")
     assert info.value.violations[0].field == "k8s_trainer_node_selector"
     with pytest.raises(FailedPreconditionError) as info:
-        jobs.TrainerConfig.from_settings(make_settings(k8s_trainer_image=""), "ns")
+        TrainerConfig.from_settings(make_settings(k8s_trainer_image=""), "ns")
     assert info.value.violations[0].field == "k8s_trainer_image"
 
 

@@ -9,7 +9,7 @@ from transformers import AutoModelForTokenClassification
 
 from foundry.runtime.examples import Task
 from foundry.training.export.onnx_export import export_onnx
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from helpers.training_models import tiny_bert, vocab_from_texts
 
 TEXTS = ["alice lives in paris", "bob flew to new york", "北京 is nice 😀", "hello world 🎉"]
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]

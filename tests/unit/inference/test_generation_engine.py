@@ -25,7 +25,7 @@ from foundry.inference.generation import (
 from foundry.runtime.errors import DeadlineExceededError, InvalidArgumentError
 from foundry.runtime.examples import ChatMessage
 from foundry.training.export.causal import export_causal_lm
-from foundry.training.testing import tiny_causal_lm
+from helpers.training_models import tiny_causal_lm
 
 CHAT = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 ROWS = [json.loads(line) for line in CHAT.read_text("utf-8").splitlines()]

@@ -10,7 +10,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM
 
 from foundry.training.export.causal import export_causal_lm
-from foundry.training.testing import tiny_causal_lm
+from helpers.training_models import tiny_causal_lm
 
 SCRIPT = """
 import asyncio, json, sys

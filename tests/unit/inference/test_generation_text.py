@@ -8,7 +8,7 @@ import pytest
 from foundry.inference.generation.sampling import choose_token, make_rng
 from foundry.inference.generation.text import IncrementalDetokenizer, StopMatcher
 from foundry.inference.generation.types import SamplingParams
-from foundry.training.testing import train_bpe_tokenizer
+from helpers.training_models import train_bpe_tokenizer
 
 TEXTS = ["hello world, hello there", "北京 is a city 😀 and 🎉 too", "naïve café déjà vu"]
 

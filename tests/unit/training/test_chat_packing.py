@@ -21,7 +21,7 @@ from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX
 from foundry.training.data.tokenizer import TokenizerInfo
 from foundry.training.models import load_tokenizer
-from foundry.training.testing import chat_examples, tiny_causal_lm
+from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 EXAMPLES = chat_examples(FIXTURE)[:12]

@@ -37,7 +37,7 @@ from foundry.training.spec import (
     Precision,
     TrainingMethod,
 )
-from foundry.training.testing import chat_examples, tiny_causal_lm
+from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 EXAMPLES = chat_examples(FIXTURE)

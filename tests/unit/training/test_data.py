@@ -32,7 +32,7 @@ from foundry.training.data import (
     train_batches,
 )
 from foundry.training.data.collate import Collator
-from foundry.training.metrics import entity_metrics_from_codes
+from foundry.training.entitymetrics import entity_metrics_from_codes
 
 WNUT_DEV = Path(__file__).resolve().parents[3] / "examples" / "data" / "wnut17" / "emerging.dev.conll"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]

@@ -33,7 +33,7 @@ from foundry.training.models import (
     load_tokenizer,
     merge_for_export,
 )
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from helpers.training_models import tiny_bert, vocab_from_texts
 
 TEXTS = [
     "Alice flew to Paris on Monday",

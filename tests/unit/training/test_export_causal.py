@@ -22,7 +22,7 @@ from foundry.training.export.causal import (
     greedy_parity,
 )
 from foundry.training.export.onnx_export import ExportError
-from foundry.training.testing import tiny_causal_lm
+from helpers.training_models import tiny_causal_lm
 
 CHAT = Path(__file__).parents[2] / "fixtures" / "chat" / "wnut17_chat.jsonl"
 

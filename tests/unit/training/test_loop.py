@@ -73,7 +73,7 @@ from foundry.training.spec import (
     MetricObjective,
     Precision,
 )
-from foundry.training.testing import tiny_bert
+from helpers.training_models import tiny_bert
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank smith", "grace hopper", "ivan"]
 PLACES = ["paris", "berlin", "london", "new york", "san francisco", "tokyo"]

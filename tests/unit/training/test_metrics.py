@@ -16,14 +16,8 @@ from sklearn import metrics as sk  # type: ignore[import-untyped]
 
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import Task
-from foundry.training.metrics import (
-    METRIC_KEYS,
-    EntityMetrics,
-    classification_metrics,
-    entity_metrics,
-    entity_metrics_from_codes,
-    multilabel_metrics,
-)
+from foundry.training.entitymetrics import EntityMetrics, entity_metrics, entity_metrics_from_codes
+from foundry.training.metrics import METRIC_KEYS, classification_metrics, multilabel_metrics
 
 WNUT = Path(__file__).resolve().parents[3] / "examples" / "data" / "wnut17"
 Tags = list[list[str]]

@@ -27,7 +27,7 @@ from foundry.training.models import (
     save_adapter,
     save_checkpoint,
 )
-from foundry.training.testing import tiny_bert, vocab_from_texts
+from helpers.training_models import tiny_bert, vocab_from_texts
 
 TEXTS = ["Alice flew to Paris on Monday", "Bob works at Acme in Berlin", "the weather is nice today"]
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]

@@ -1,7 +1,7 @@
 """Operators that call the configured OpenAI-compatible chat endpoint.
 
 Text classification: `paraphrase` and `back_translation` (through a pivot language) rewrite the
-text and keep the label. Chat (issue 9): `instruction_paraphrase` rewrites the user's last
+text and keep the label. Chat: `instruction_paraphrase` rewrites the user's last
 instruction (same meaning), `instruction_evolution` makes it harder and more specific, Evol-
 Instruct style (one of: add constraints, deepen, concretize, more reasoning steps, a rarer task
 of the same domain); with `regenerate_response` the assistant's reply to the new instruction is

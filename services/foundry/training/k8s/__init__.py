@@ -1,2 +1,3 @@
-"""Training jobs as Kubernetes workloads: `jobs` builds them, `lifecycle` reads their status and
-decides what to do, `executor` is the `JobExecutor` that talks to the API server."""
+"""Training jobs as Kubernetes workloads: `config` reads how trainer pods look from the settings,
+`jobs` builds the workloads, `lifecycle` reads their status and decides what to do, `executor` is
+the `JobExecutor` that talks to the API server."""

@@ -35,6 +35,7 @@ from foundry.training import jobstore
 from foundry.training.executor import ACTIVE_STATES, MAX_ATTEMPTS, JobExecutor, PollingMonitor
 from foundry.training.jobstore import EventWriter
 from foundry.training.k8s import jobs
+from foundry.training.k8s.config import TrainerConfig
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, describe, phase_of
 from foundry.training.loop.events import JobState
 
@@ -197,7 +198,7 @@ class KubernetesExecutor(JobExecutor):
         self.settings = settings
         self.store = store
         namespace = api.namespace if api is not None else current_namespace(settings)
-        self.config = jobs.TrainerConfig.from_settings(settings, namespace)
+        self.config = TrainerConfig.from_settings(settings, namespace)
         self.api = api or KubeApi(namespace, self.config.backend)
         self.max_attempts = max_attempts
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@
   `CheckpointEvent`) and `JobState` / `StopReason`;
 - `results`: `TrainResult`, `TrainHistory` (per-step loss and learning rate, per-evaluation metrics);
 - `loss`: the loss normalized by label tokens over a whole accumulation window (and all ranks);
+- `step`: one optimizer step (backward, unscale, clip, AdamW, schedule) and the step reports;
 - `optim`: AdamW parameter groups (no decay for biases and norms), linear / cosine / constant
   schedules with linear warmup;
 - `precision`: the AMP policy (bf16 / fp16 + GradScaler on CUDA, fp32 on CPU);
@@ -15,6 +16,7 @@
 - `selection`: the objective (best checkpoint) and early stopping;
 - `state`: the step plan and the loop's counters; `checkpoints`: resumable checkpoint folders
   (safetensors + `weights_only` state), pruning, `load_weights`;
+- `resume`: the training state a checkpoint carries for an exact resume, and its restore;
 - `curves`: `plot_curves(history, out_png)`.
 
 Modules are imported from their own paths: this package imports nothing eagerly, so the

@@ -36,10 +36,11 @@ from foundry.training.data.batching import eval_batches
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX, LabelMap
+from foundry.training.entitymetrics import entity_metrics_from_codes
 from foundry.training.loop.distributed import DistContext, unwrap
 from foundry.training.loop.loss import forward_logits, loss_sum
 from foundry.training.loop.precision import PrecisionPolicy
-from foundry.training.metrics import classification_metrics, entity_metrics_from_codes, multilabel_metrics
+from foundry.training.metrics import classification_metrics, multilabel_metrics
 
 
 @dataclass(frozen=True)

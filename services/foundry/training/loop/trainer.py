@@ -4,7 +4,8 @@ One optimizer step takes an accumulation window of `gradient_accumulation_steps`
 of this rank's length-grouped batch plan (`data.batching.train_batches`, seeded by the spec's
 seed and the epoch, sharded by rank), dynamically padded (`data.collate.Collator`). The loss of
 the window is normalized by its label tokens over all ranks (`loop.loss`), then: unscale (fp16),
-clip the gradient norm (`max_grad_norm`, 0 disables), AdamW, the schedule (`loop.optim`).
+clip the gradient norm (`max_grad_norm`, 0 disables), AdamW, the schedule (`loop.optim`); the
+step itself is `loop.step`.
 
 After each step, in this order:
 
@@ -20,10 +21,10 @@ After each step, in this order:
 Before each step `should_stop()` is asked (on every rank; one rank saying yes stops them all): the
 loop then writes a checkpoint and returns CANCELLED.
 
-Exact resume: `resume_from` restores the weights, optimizer, scheduler, scaler, RNG states and
-the position in the epoch's batch order; since the batch plan is a pure function of the seed and
-the epoch, training continues with the next batch, and an interrupted-and-resumed run ends with
-the same weights as an uninterrupted one. The model must be built as the interrupted run built it
+Exact resume (`loop.resume`): `resume_from` restores the weights, optimizer, scheduler, scaler,
+RNG states and the position in the epoch's batch order; since the batch plan is a pure function of
+the seed and the epoch, training continues with the next batch, and an interrupted-and-resumed run
+ends with the same weights as an uninterrupted one. The model must be built as the interrupted run built it
 (same base, seed, freezing, LoRA): a checkpoint stores only what training changes.
 
 The model is trained in place. `LoopOptions.load_best_at_end` loads the best checkpoint's
@@ -35,18 +36,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Task
 from foundry.training.data.batching import train_batches
-from foundry.training.data.collate import Batch, Collator
+from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import LabelMap
 from foundry.training.data.tokenizer import TokenizerInfo
@@ -61,19 +58,17 @@ from foundry.training.loop.events import (
     JobState,
     NullSink,
     StateEvent,
-    StepEvent,
     StopReason,
 )
-from foundry.training.loop.loss import backward_window
 from foundry.training.loop.optim import build_optimizer, build_scheduler
 from foundry.training.loop.precision import resolve_precision
 from foundry.training.loop.results import EvalRecord, TrainResult
+from foundry.training.loop.resume import restore, training_state
 from foundry.training.loop.selection import Objective
 from foundry.training.loop.setup import LoopOptions, check_inputs, seed_everything
 from foundry.training.loop.state import LoopState, plan_fingerprint, plan_steps
+from foundry.training.loop.step import StepMeter, optimizer_step, to_device
 from foundry.training.spec import JobSpec
-
-STATE_FORMAT = 1
 
 
 def train(
@@ -148,7 +143,7 @@ class _Loop:
         self.last_checkpoint: Path | None = None
         self.last_checkpoint_step = -1
         self.ddp_model: nn.Module = model
-        self._interval: list[float] = [0.0] * 5  # loss sum, label tokens, tokens, samples, seconds
+        self.meter = StepMeter()
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -196,38 +191,20 @@ class _Loop:
 
     def _step(self, window: list[np.ndarray]) -> None:
         started = time.perf_counter()
-        micro = [self._to_device(self.collator(rows)) for rows in window]
-        label_tokens, tokens, samples = self.dist.all_reduce_sum(
-            [
-                sum(b.num_label_tokens for b in micro),
-                sum(b.num_tokens for b in micro),
-                sum(b.rows.size for b in micro),
-            ]
-        )
-        local_loss = backward_window(
+        micro = [to_device(self.collator(rows), self.dist.device) for rows in window]
+        done = optimizer_step(
             self.ddp_model,
             micro,
-            task=self.spec.task,
+            spec=self.spec,
             policy=self.policy,
-            window_label_tokens=label_tokens,
-            world_size=self.dist.world_size,
+            dist=self.dist,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
             scaler=self.scaler,
+            params=self.params,
         )
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        limit = self.spec.max_grad_norm if self.spec.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, limit)
-        learning_rate = float(self.optimizer.param_groups[0]["lr"])
-        if self.scaler is not None:
-            scale = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.state.skipped_steps += int(self.scaler.get_scale() < scale)
-        else:
-            self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_sum = self.dist.all_reduce_sum([float(local_loss)])[0]
+        self.state.skipped_steps += int(done.skipped)
+        loss_sum, label_tokens, tokens, samples = done.loss_sum, done.label_tokens, done.tokens, done.samples
         seconds = time.perf_counter() - started
         self.state.step += 1
         self.state.train_tokens += int(tokens)
@@ -237,28 +214,16 @@ class _Loop:
         epoch = self.state.epoch_progress(self.plan.micro_batches_per_epoch) + len(window) / max(
             1, self.plan.micro_batches_per_epoch
         )
-        norm = float(grad_norm)
+        learning_rate, norm = done.learning_rate, done.grad_norm
         self.state.history.add_step(self.state.step, epoch, loss, learning_rate, norm, tokens / seconds)
-        interval = [loss_sum, label_tokens, tokens, samples, seconds]
-        self._interval = [a + b for a, b in zip(self._interval, interval, strict=True)]
+        self.meter.add(done, seconds)
         if (
             self.state.step % max(1, self.options.log_every_steps) == 0
             or self.state.step == self.plan.total_steps
         ):
-            self._step_event(epoch, learning_rate, norm)
-
-    def _to_device(self, batch: Batch) -> Batch:
-        if self.dist.device.type != "cuda":
-            return batch
-        types = batch.token_type_ids
-        pinned = replace(
-            batch,
-            input_ids=batch.input_ids.pin_memory(),
-            attention_mask=batch.attention_mask.pin_memory(),
-            token_type_ids=types.pin_memory() if types is not None else None,
-            labels=batch.labels.pin_memory(),
-        )
-        return pinned.to(self.dist.device, non_blocking=True)
+            self.sink.on_step(
+                self.meter.event(self.state.step, self.plan.total_steps, epoch, learning_rate, norm)
+            )
 
     # --- after a step: evaluation, selection, checkpoints ----------------------------------------------
 
@@ -318,14 +283,7 @@ class _Loop:
 
     def _checkpoint(self, reason: CheckpointReason, is_best: bool) -> None:
         step = self.state.step
-        training_state: dict[str, Any] = {
-            "format": STATE_FORMAT,
-            "plan": self.fingerprint,
-            "loop": self.state.to_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-        }
+        training = training_state(self.fingerprint, self.state, self.optimizer, self.scheduler, self.scaler)
         epoch = self.state.epoch_progress(self.plan.micro_batches_per_epoch)
         info = {
             "epoch": epoch,
@@ -334,7 +292,7 @@ class _Loop:
             "metrics": self.state.last_metrics if self.state.last_eval_step == step else None,
         }
         path = checkpoints.write_checkpoint(
-            self.root, step, model=self.model, training_state=training_state, info=info, dist=self.dist
+            self.root, step, model=self.model, training_state=training, info=info, dist=self.dist
         )
         self.last_checkpoint, self.last_checkpoint_step = path, step
         self.sink.on_checkpoint(CheckpointEvent(step, epoch, path, reason, is_best))
@@ -347,23 +305,15 @@ class _Loop:
     # --- resume, cancel, finish -------------------------------------------------------------------------
 
     def _restore(self, folder: Path) -> None:
-        training = checkpoints.read_training_state(folder)
-        saved = training.get("plan", {})
-        changed = sorted(k for k in self.fingerprint if saved.get(k) != self.fingerprint[k])
-        if training.get("format") != STATE_FORMAT or changed:
-            detail = ", ".join(f"{k}: {saved.get(k)} → {self.fingerprint[k]}" for k in changed)
-            raise FailedPreconditionError(
-                f"checkpoint {folder.name} belongs to another training plan ({detail or 'format'}); "
-                "exact resume needs the same data, batch size, accumulation, seed, steps and world size",
-                reason="CHECKPOINT_MISMATCH",
-            )
-        checkpoints.load_weights(self.model, folder)
-        self.optimizer.load_state_dict(training["optimizer"])
-        self.scheduler.load_state_dict(training["scheduler"])
-        if self.scaler is not None and training.get("scaler"):
-            self.scaler.load_state_dict(training["scaler"])
-        self.state = LoopState.from_dict(training["loop"])
-        checkpoints.restore_rng(checkpoints.read_rng(folder, self.dist.rank))
+        self.state = restore(
+            folder,
+            fingerprint=self.fingerprint,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+            rank=self.dist.rank,
+        )
         self.last_checkpoint, self.last_checkpoint_step = folder, self.state.step
 
     def _cancel(self) -> TrainResult:
@@ -420,24 +370,6 @@ class _Loop:
     def _state_event(self, state: JobState, message: str) -> None:
         epoch = self.state.epoch_progress(self.plan.micro_batches_per_epoch)
         self.sink.on_state(StateEvent(state, self.state.step, self.plan.total_steps, epoch, message))
-
-    def _step_event(self, epoch: float, learning_rate: float, grad_norm: float) -> None:
-        loss_sum, label_tokens, tokens, samples, seconds = self._interval
-        self._interval = [0.0] * 5
-        self.sink.on_step(
-            StepEvent(
-                step=self.state.step,
-                total_steps=self.plan.total_steps,
-                epoch=epoch,
-                loss=loss_sum / max(label_tokens, 1.0),
-                learning_rate=learning_rate,
-                grad_norm=grad_norm,
-                tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
-                samples_per_s=samples / seconds if seconds > 0 else 0.0,
-                num_tokens=int(tokens),
-                num_samples=int(samples),
-            )
-        )
 
     def _eval_event(self, evaluation: Evaluation, value: float, is_best: bool) -> None:
         self.sink.on_eval(

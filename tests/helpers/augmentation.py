@@ -1,4 +1,4 @@
-"""For tests, benchmarks and the demo: the bundled WNUT-17 splits, and a small real
+"""For tests and benchmarks: the bundled WNUT-17 splits, and a small real
 OpenAI-compatible HTTP server on 127.0.0.1 whose answers a function decides (never a patched
 client)."""
 
@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from foundry.augmentation.conll import read_conll
 from foundry.runtime.examples import Example, Split
+from helpers.conll import read_conll
 
-ROOT = Path(__file__).resolve().parents[3]  # the project root (services/foundry/augmentation/..)
+ROOT = Path(__file__).resolve().parents[2]  # the project root (tests/helpers/..)
 WNUT = ROOT / "examples" / "data" / "wnut17"
 
 

@@ -1,5 +1,5 @@
 """Token-classification examples from a CoNLL file, read by the ingestion service's own reader
-(IOB2, ids and provenance as ingestion gives them): for tests, benchmarks and the demo."""
+(IOB2, ids and provenance as ingestion gives them): for tests and benchmarks."""
 
 from __future__ import annotations
 
