@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from foundry.ingestion.options import Format, IngestRecipe, SourceSpec
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
+from foundry.ingestion.settings import IngestionSettings
 from foundry.ingestion.spool import Spool
 from foundry.ingestion.steps import StepReport
 from foundry.ingestion.tokencount import TokenCounter, load_token_counter
@@ -22,7 +23,6 @@ from foundry.runtime.examples import Example, Split, Task, batch_to_examples
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 
 #: the most bytes one upload chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
 MAX_CHUNK_BYTES = 1024 * 1024
@@ -228,7 +228,7 @@ def _verify(path: Path, size: int, spec: UploadFileSpec, where: str) -> None:
 
 
 class IngestionCore:
-    def __init__(self, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, store: ObjectStore, settings: IngestionSettings) -> None:
         self.store = store
         self.settings = settings
 

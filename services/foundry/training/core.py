@@ -28,13 +28,13 @@ from foundry.runtime.errors import (
 from foundry.runtime.examples import Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 from foundry.training import base_models, jobstore, modelversions
 from foundry.training.baseimport import ImportHeader, ImportSession
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter, JobRecord, ProgressEvent
 from foundry.training.loop.events import JobState
 from foundry.training.modelversions import ModelVersion
+from foundry.training.settings import TrainingSettings
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 BY_REQUEST_PREFIX = "jobs/by-request/"
@@ -76,7 +76,7 @@ class SubmitOutcome:
 
 
 class TrainingCore:
-    def __init__(self, store: ObjectStore, settings: Settings, executor: JobExecutor) -> None:
+    def __init__(self, store: ObjectStore, settings: TrainingSettings, executor: JobExecutor) -> None:
         self.store = store
         self.settings = settings
         self.executor = executor
