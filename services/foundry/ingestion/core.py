@@ -15,7 +15,7 @@ from foundry.ingestion.options import Format, IngestRecipe, SourceSpec
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.settings import IngestionSettings
 from foundry.ingestion.spool import Spool
-from foundry.ingestion.steps import StepReport
+from foundry.ingestion.steps import RowViolation, StepReport
 from foundry.ingestion.tokencount import TokenCounter, load_token_counter
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -26,6 +26,7 @@ from foundry.runtime.objectstore import ObjectStore
 
 #: the most bytes one upload chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
 MAX_CHUNK_BYTES = 1024 * 1024
+MAX_PREVIEW_BYTES = 1024 * 1024
 PRODUCER = "ingestion"
 
 
@@ -74,6 +75,13 @@ class IngestOutcome:
     created: bool
     bytes_read: int
     wall_time_s: float
+
+
+@dataclass(frozen=True)
+class PreviewOutcome:
+    examples: list[Example]
+    reports: list[StepReport]
+    violations: list[RowViolation]
 
 
 @dataclass
@@ -312,8 +320,13 @@ class IngestionCore:
             statistics=result.statistics,
         )
 
-    def preview(self, spec: IngestSpec, data: bytes, limit: int) -> tuple[list[Example], PipelineResult]:
-        """Run the recipe on a sample; store nothing."""
+    def preview(self, spec: IngestSpec, data: bytes, limit: int) -> PreviewOutcome:
+        """Run the recipe on a sample of at most `MAX_PREVIEW_BYTES`; store nothing."""
+        if len(data) > MAX_PREVIEW_BYTES:
+            raise InvalidArgumentError(
+                f"preview samples are at most {MAX_PREVIEW_BYTES} bytes",
+                violations=[FieldViolation("data", "too large")],
+            )
         spec.source.check("source.")
         spec.recipe.check("recipe.")
         scratch = self._scratch()
@@ -334,7 +347,7 @@ class IngestionCore:
                     break
                 examples.append(example)
             result.cleanup()
-            return examples, result
+            return PreviewOutcome(examples, result.reports, result.violations)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
