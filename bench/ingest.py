@@ -71,16 +71,16 @@ def run_pipeline(n: int) -> dict[str, Any]:
     from foundry.ingestion.core import IngestionCore, IngestSpec
     from foundry.ingestion.options import IngestRecipe, PiiOptions
     from foundry.ingestion.pipeline import SourceFile
+    from foundry.ingestion.settings import IngestionSettings
     from foundry.runtime.examples import Task
     from foundry.runtime.objectstore import ObjectStore
     from foundry.runtime.s3server import SeaweedS3Server
-    from foundry.runtime.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.conll"
         write_corpus(corpus, n)
         with SeaweedS3Server(Path(tmp) / "s3", access_key="bench", secret_key="bench-secret-key") as server:
-            settings = Settings(
+            settings = IngestionSettings(
                 s3_endpoint=server.endpoint,
                 s3_access_key="bench",
                 s3_secret_key="bench-secret-key",

@@ -16,7 +16,7 @@ import grpc
 
 from foundry.runtime import errors
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName
+from foundry.runtime.settings import ServiceName, Settings
 
 SERVICE = "foundry.test.v1.Probe"
 
@@ -91,4 +91,4 @@ def definition(startup: Any = None) -> ServiceDefinition:
 if __name__ == "__main__":  # a probe server in its own process, for the SIGTERM test
     from foundry.runtime.app import run_service
 
-    sys.exit(run_service(lambda _settings: definition()))
+    sys.exit(run_service(Settings, lambda _settings: definition()))

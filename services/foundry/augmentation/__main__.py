@@ -7,13 +7,14 @@ import grpc
 from foundry.api.augmentation.v1 import augmentation_service_pb2_grpc
 from foundry.augmentation.core import AugmentationCore
 from foundry.augmentation.servicer import SERVICE, AugmentationServicer
+from foundry.augmentation.settings import AugmentationSettings
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import ServiceName
 
 
-def build(settings: Settings) -> ServiceDefinition:
+def build(settings: AugmentationSettings) -> ServiceDefinition:
     store = ObjectStore.from_settings(settings)
     core = AugmentationCore(store, settings)
 
@@ -31,4 +32,4 @@ def build(settings: Settings) -> ServiceDefinition:
 
 
 if __name__ == "__main__":
-    run_service(build)
+    run_service(AugmentationSettings, build)

@@ -22,6 +22,7 @@ from foundry.augmentation.llm_client import ChatClient
 from foundry.augmentation.operators import OPERATORS, Family, OperatorContext
 from foundry.augmentation.operators.ner import SynonymSourceParams
 from foundry.augmentation.recipe import Recipe
+from foundry.augmentation.settings import AugmentationSettings
 from foundry.augmentation.synonyms import EmbeddingNeighbours, Lexicon, SynonymSource, wordnet_lexicon
 from foundry.domain.base_models import get_base_model, materialize
 from foundry.domain.stats import StatisticsCollector
@@ -30,7 +31,6 @@ from foundry.runtime.errors import FieldViolation, InvalidArgumentError, NotFoun
 from foundry.runtime.examples import Example, Task
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 
 MAX_PREVIEW_SOURCES = 100
 DEFAULT_PREVIEW_SOURCES = 5
@@ -55,7 +55,7 @@ class AugmentOutcome:
 
 
 class AugmentationCore:
-    def __init__(self, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, store: ObjectStore, settings: AugmentationSettings) -> None:
         self.store = store
         self.settings = settings
         self._lock = threading.Lock()

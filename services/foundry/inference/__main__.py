@@ -14,11 +14,12 @@ from foundry.inference.oip import SERVICE as OIP_SERVICE
 from foundry.inference.oip import OipServicer
 from foundry.inference.readiness import HealthReadiness
 from foundry.inference.servicer import SERVICE, InferenceServicer, add_to_server
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import ServiceName
 
 
 def parse_model_list(value: str) -> list[tuple[str, str, Variant]]:
@@ -47,12 +48,12 @@ class Wired:
     definition: ServiceDefinition
 
 
-def build(settings: Settings) -> ServiceDefinition:
+def build(settings: InferenceSettings) -> ServiceDefinition:
     """The inference service, ready for `serve()`."""
     return wire(settings).definition
 
 
-def wire(settings: Settings) -> Wired:
+def wire(settings: InferenceSettings) -> Wired:
     """The inference service: encoder models for Predict and the Open Inference Protocol, chat
     models (loaded into the generation backend) for Generate, each model's readiness on the
     health service."""
@@ -91,4 +92,4 @@ def wire(settings: Settings) -> Wired:
 
 
 if __name__ == "__main__":
-    run_service(build)
+    run_service(InferenceSettings, build)

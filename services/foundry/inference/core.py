@@ -50,6 +50,7 @@ from foundry.inference.requests import (
     load_settings,
 )
 from foundry.inference.session import OrtModel
+from foundry.inference.settings import InferenceSettings
 from foundry.inference.tokenize import Encoded, Encoder
 from foundry.runtime.errors import (
     FailedPreconditionError,
@@ -60,7 +61,6 @@ from foundry.runtime.errors import (
 )
 from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ class PredictResult:
 class InferenceCore:
     def __init__(
         self,
-        settings: Settings,
+        settings: InferenceSettings,
         store: ObjectStore,
         on_readiness: ReadinessHook | None = None,
         generation: GenerationBackend | None = None,

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from foundry.inference.batcher import BatchSettings
 from foundry.inference.decode import Aggregation
 from foundry.inference.registry import LoadSettings
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
-from foundry.runtime.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def check_ref(name: str, version_id: str, *, field: str) -> None:
         )
 
 
-def check_predict(settings: Settings, inputs: list[PredictInput], options: PredictOptions) -> None:
+def check_predict(settings: InferenceSettings, inputs: list[PredictInput], options: PredictOptions) -> None:
     """Refuse a Predict request with no, too many, empty or oversized inputs or bad options."""
     limit_chars, violations = settings.inference_max_text_chars, []
     if not inputs:
@@ -97,7 +97,7 @@ def check_predict(settings: Settings, inputs: list[PredictInput], options: Predi
 # --- tensors (Open Inference Protocol) -------------------------------------------------------
 
 
-def load_settings(settings: Settings, options: LoadOptions) -> LoadSettings:
+def load_settings(settings: InferenceSettings, options: LoadOptions) -> LoadSettings:
     """The batching and thread settings of a load: `options` over the configured ones, checked."""
     s = settings
     delay_ms = (
@@ -131,7 +131,7 @@ def load_settings(settings: Settings, options: LoadOptions) -> LoadSettings:
     return LoadSettings(batch, threads)
 
 
-def chat_load_settings(settings: Settings, options: LoadOptions, load: LoadSettings) -> LoadSettings:
+def chat_load_settings(settings: InferenceSettings, options: LoadOptions, load: LoadSettings) -> LoadSettings:
     """A chat model's settings: its generation batch (`options.max_batch_size`, else
     `generate_max_batch_size`) and threads; the request-queue options do not apply to it."""
     violations = [

@@ -7,13 +7,14 @@ import grpc
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc
 from foundry.ingestion.core import IngestionCore
 from foundry.ingestion.servicer import SERVICE, IngestionServicer
+from foundry.ingestion.settings import IngestionSettings
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import ServiceName
 
 
-def build(settings: Settings) -> ServiceDefinition:
+def build(settings: IngestionSettings) -> ServiceDefinition:
     store = ObjectStore.from_settings(settings)
     core = IngestionCore(store, settings)
 
@@ -29,4 +30,4 @@ def build(settings: Settings) -> ServiceDefinition:
 
 
 if __name__ == "__main__":
-    run_service(build)
+    run_service(IngestionSettings, build)

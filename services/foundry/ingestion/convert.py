@@ -10,9 +10,17 @@ from foundry.api.common.v1 import dataset_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.domain.formats import SourceSpec
 from foundry.domain.steps import RowViolation, StepReport
-from foundry.ingestion.core import IngestOutcome, IngestSpec, UploadFileSpec
+from foundry.ingestion.core import IngestOutcome, IngestSpec, PreviewOutcome, UploadFileSpec, UploadSession
 from foundry.ingestion.options import IngestRecipe
-from foundry.runtime.convert import manifest_to_pb, message_to_dataclass, split_from_pb, task_from_pb
+from foundry.runtime.convert import (
+    example_from_pb,
+    example_to_pb,
+    manifest_to_pb,
+    message_to_dataclass,
+    split_from_pb,
+    task_from_pb,
+)
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 
 
 def source_from_pb(pb: ingest_recipe_pb2.SourceSpec) -> SourceSpec:
@@ -40,12 +48,50 @@ def upload_spec_from_pb(header: ingestion_service_pb2.UploadHeader) -> IngestSpe
     )
 
 
+def receive_upload_part(session: UploadSession, request: ingestion_service_pb2.UploadRequest) -> None:
+    """One Upload message after the header, handed to the session: a chunk of the current file,
+    the start of the next declared file, or a batch of examples."""
+    part = request.WhichOneof("part")
+    if part == "chunk":
+        session.write(request.chunk)
+    elif part == "file_start":
+        session.start_file(request.file_start.index)
+    else:
+        session.add_examples([example_from_pb(e) for e in request.examples.examples])
+
+
 def import_spec_from_pb(request: ingestion_service_pb2.ImportObjectRequest) -> IngestSpec:
     return IngestSpec(
         request.dataset_name,
         task_from_pb(request.task),
         source_from_pb(request.source),
         recipe_from_pb(request.recipe),
+    )
+
+
+def preview_spec_from_pb(request: ingestion_service_pb2.PreviewRequest) -> IngestSpec:
+    return IngestSpec(
+        "preview",
+        task_from_pb(request.task),
+        source_from_pb(request.source),
+        recipe_from_pb(request.recipe),
+    )
+
+
+def preview_sample_from_pb(request: ingestion_service_pb2.PreviewRequest) -> bytes:
+    if request.WhichOneof("sample") != "data":
+        raise InvalidArgumentError(
+            "preview takes its sample inline", violations=[FieldViolation("data", "required")]
+        )
+    return request.data
+
+
+def preview_to_pb(outcome: PreviewOutcome, source_format: int) -> ingestion_service_pb2.PreviewResponse:
+    return ingestion_service_pb2.PreviewResponse(
+        examples=[example_to_pb(e) for e in outcome.examples],
+        steps=step_reports_to_pb(outcome.reports),
+        violations=[violation_to_pb(v) for v in outcome.violations],
+        format=source_format,  # type: ignore[arg-type]
     )
 
 

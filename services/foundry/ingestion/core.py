@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from foundry.domain.formats import Format, SourceSpec
-from foundry.domain.steps import StepReport
+from foundry.domain.steps import RowViolation, StepReport
 from foundry.domain.tokencount import TokenCounter, load_token_counter
 from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
+from foundry.ingestion.settings import IngestionSettings
 from foundry.ingestion.spool import Spool
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -23,10 +24,10 @@ from foundry.runtime.examples import Example, Split, Task, batch_to_examples
 from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 
 #: the most bytes one upload chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
 MAX_CHUNK_BYTES = 1024 * 1024
+MAX_PREVIEW_BYTES = 1024 * 1024
 PRODUCER = "ingestion"
 
 
@@ -75,6 +76,13 @@ class IngestOutcome:
     created: bool
     bytes_read: int
     wall_time_s: float
+
+
+@dataclass(frozen=True)
+class PreviewOutcome:
+    examples: list[Example]
+    reports: list[StepReport]
+    violations: list[RowViolation]
 
 
 @dataclass
@@ -229,7 +237,7 @@ def _verify(path: Path, size: int, spec: UploadFileSpec, where: str) -> None:
 
 
 class IngestionCore:
-    def __init__(self, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, store: ObjectStore, settings: IngestionSettings) -> None:
         self.store = store
         self.settings = settings
 
@@ -313,8 +321,13 @@ class IngestionCore:
             statistics=result.statistics,
         )
 
-    def preview(self, spec: IngestSpec, data: bytes, limit: int) -> tuple[list[Example], PipelineResult]:
-        """Run the recipe on a sample; store nothing."""
+    def preview(self, spec: IngestSpec, data: bytes, limit: int) -> PreviewOutcome:
+        """Run the recipe on a sample of at most `MAX_PREVIEW_BYTES`; store nothing."""
+        if len(data) > MAX_PREVIEW_BYTES:
+            raise InvalidArgumentError(
+                f"preview samples are at most {MAX_PREVIEW_BYTES} bytes",
+                violations=[FieldViolation("data", "too large")],
+            )
         spec.source.check("source.")
         spec.recipe.check("recipe.")
         scratch = self._scratch()
@@ -335,7 +348,7 @@ class IngestionCore:
                     break
                 examples.append(example)
             result.cleanup()
-            return examples, result
+            return PreviewOutcome(examples, result.reports, result.violations)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -11,22 +11,20 @@ import grpc
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.ingestion import convert
-from foundry.ingestion.core import IngestionCore, IngestSpec
+from foundry.ingestion.core import IngestionCore, IngestSpec, UploadSession
 from foundry.runtime import paging
 from foundry.runtime.convert import (
-    example_from_pb,
     example_to_pb,
     manifest_to_pb,
     split_from_pb,
     task_from_pb,
 )
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.uploads import receive_upload
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
 #: one ReadExamples message stays under 1 MiB
 MAX_RESPONSE_BYTES = 1024 * 1024 - 64 * 1024
 DEFAULT_READ_BATCH = 256
-MAX_PREVIEW_BYTES = 1024 * 1024
 
 Context = grpc.aio.ServicerContext[object, object]
 
@@ -38,36 +36,14 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     async def Upload(
         self, request_iterator: AsyncIterator[pb.UploadRequest], context: Context
     ) -> pb.UploadResponse:
-        first = await anext(aiter(request_iterator), None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgumentError(
-                "an upload starts with its header", violations=[FieldViolation("header", "first message")]
-            )
-        # not in a thread: a cancellation while it ran would leave its scratch folder behind
-        session = self.core.begin_upload(convert.upload_spec_from_pb(first.header))
-
-        def drop_scratch(_context: Context) -> None:  # however the RPC ends, its scratch goes
-            session.abort()
-
-        context.add_done_callback(drop_scratch)  # type: ignore[arg-type]  # the stubs type it as a class
-        try:
-            async for request in request_iterator:
-                part = request.WhichOneof("part")
-                if part == "chunk":
-                    session.write(request.chunk)
-                elif part == "file_start":
-                    session.start_file(request.file_start.index)
-                elif part == "examples":
-                    session.add_examples([example_from_pb(e) for e in request.examples.examples])
-                else:
-                    raise InvalidArgumentError(
-                        "only the first message is a header",
-                        violations=[FieldViolation("header", "repeated")],
-                    )
-        except BaseException:
-            session.abort()  # the stream broke off or was bad: nothing is stored
-            raise
-        outcome = await asyncio.to_thread(session.finish)
+        outcome = await receive_upload(
+            request_iterator,
+            context,
+            begin=lambda first: self.core.begin_upload(convert.upload_spec_from_pb(first.header)),
+            receive=convert.receive_upload_part,
+            finish=UploadSession.finish,
+            parts=("chunk", "file_start", "examples"),
+        )
         return convert.upload_response(outcome)
 
     async def ImportObject(
@@ -116,25 +92,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
                 yield response
 
     async def Preview(self, request: pb.PreviewRequest, context: Context) -> pb.PreviewResponse:
-        if request.WhichOneof("sample") != "data":
-            raise InvalidArgumentError(
-                "preview takes its sample inline", violations=[FieldViolation("data", "required")]
-            )
-        if len(request.data) > MAX_PREVIEW_BYTES:
-            raise InvalidArgumentError(
-                f"preview samples are at most {MAX_PREVIEW_BYTES} bytes",
-                violations=[FieldViolation("data", "too large")],
-            )
-        spec = IngestSpec(
-            "preview",
-            task_from_pb(request.task),
-            convert.source_from_pb(request.source),
-            convert.recipe_from_pb(request.recipe),
-        )
-        examples, result = await asyncio.to_thread(self.core.preview, spec, request.data, request.limit or 20)
-        return pb.PreviewResponse(
-            examples=[example_to_pb(e) for e in examples],
-            steps=convert.step_reports_to_pb(result.reports),
-            violations=[convert.violation_to_pb(v) for v in result.violations],
-            format=request.source.format,
-        )
+        sample = convert.preview_sample_from_pb(request)
+        spec = convert.preview_spec_from_pb(request)
+        outcome = await asyncio.to_thread(self.core.preview, spec, sample, request.limit or 20)
+        return convert.preview_to_pb(outcome, request.source.format)

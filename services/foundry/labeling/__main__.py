@@ -9,13 +9,14 @@ from foundry.labeling.core import LabelingCore
 from foundry.labeling.modelwork import ModelWork
 from foundry.labeling.predictor import InferencePredictor
 from foundry.labeling.servicer import SERVICE, LabelingServicer
+from foundry.labeling.settings import LabelingSettings
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import ServiceName
 
 
-def build(settings: Settings) -> ServiceDefinition:
+def build(settings: LabelingSettings) -> ServiceDefinition:
     store = ObjectStore.from_settings(settings)
     core = LabelingCore(store, rule_timeout_s=settings.labeling_rule_timeout_ms / 1000)
     predictor = InferencePredictor(settings, timeout_s=settings.labeling_inference_timeout_s)
@@ -34,4 +35,4 @@ def build(settings: Settings) -> ServiceDefinition:
 
 
 if __name__ == "__main__":
-    run_service(build)
+    run_service(LabelingSettings, build)

@@ -10,17 +10,21 @@ from foundry.api.common.v1 import conll_pb2, dataset_pb2, example_pb2, model_pb2
 from foundry.api.labeling.v1 import labeling_service_pb2 as pb
 from foundry.api.labeling.v1 import project_pb2, rules_pb2
 from foundry.domain.formats import ConllOptions
-from foundry.labeling import imports, rules, selection
+from foundry.labeling import imports, rules
+from foundry.labeling.aggregating import AggregateSpec, AggregationPage, RulesOutcome
 from foundry.labeling.aggregation.levels import AggregatedItem, Level, Method, Reliability
 from foundry.labeling.agreement import AgreementReport
+from foundry.labeling.annotating import ImportOutcome, ImportRequest, NextTasks, SubmitOutcome
 from foundry.labeling.annotations import Annotation, AnnotatorFilter, Source
-from foundry.labeling.core import ImportOutcome, Progress, ProjectSpec
-from foundry.labeling.modelwork import LabelIssue, ModelSpec, ProbabilityRow
+from foundry.labeling.exporting import ExportOutcome, ExportSpec
 from foundry.labeling.project import Project
+from foundry.labeling.projects import Progress, ProjectSpec
 from foundry.labeling.rules import RuleKind
 from foundry.runtime.convert import (
     enum_from_pb,
     enum_to_pb,
+    example_to_pb,
+    manifest_to_pb,
     message_to_dataclass,
     split_from_pb,
     split_to_pb,
@@ -38,12 +42,6 @@ _LEVELS: dict[int, Level] = {
     pb.ANNOTATION_LEVEL_CLASS: Level.CLASS,
     pb.ANNOTATION_LEVEL_TOKEN: Level.TOKEN,
     pb.ANNOTATION_LEVEL_SPAN: Level.SPAN,
-}
-_GIVEN: dict[int, str] = {
-    0: "aggregate",
-    pb.GIVEN_LABEL_SOURCE_AGGREGATE: "aggregate",
-    pb.GIVEN_LABEL_SOURCE_DATASET: "dataset",
-    pb.GIVEN_LABEL_SOURCE_ANNOTATOR: "annotator",
 }
 
 
@@ -71,16 +69,8 @@ def level_to_pb(level: Level) -> Any:
     return enum_to_pb(level, pb.AnnotationLevel.DESCRIPTOR)
 
 
-def given_from_pb(number: int) -> str:
-    return _GIVEN.get(number) or enum_from_pb(Method, pb.GivenLabelSource.DESCRIPTOR, number)
-
-
 def filter_from_pb(f: pb.AnnotatorFilter) -> AnnotatorFilter:
     return AnnotatorFilter(tuple(f.annotators), f.include_models, f.include_rules)
-
-
-def model_from_pb(ref: refs_pb2.ModelRef, variant: int = 0) -> ModelSpec:
-    return ModelSpec(ref.name, ref.version_id, variant == model_pb2.MODEL_VARIANT_INT8)
 
 
 def spec_from_pb(r: pb.CreateProjectRequest) -> ProjectSpec:
@@ -258,31 +248,6 @@ def rule_stats_to_pb(s: rules.RuleStats) -> rules_pb2.RuleStatistics:
     )
 
 
-def strategy_from_pb(n: int) -> selection.Strategy:
-    return enum_from_pb(
-        selection.Strategy, pb.SelectionStrategy.DESCRIPTOR, n, default=selection.Strategy.ENTROPY
-    )
-
-
-def reduction_from_pb(n: int) -> selection.Reduction:
-    return enum_from_pb(
-        selection.Reduction, pb.TokenScoreReduction.DESCRIPTOR, n, default=selection.Reduction.MEAN
-    )
-
-
-def table_from_pb(t: pb.ProbabilityTable) -> list[ProbabilityRow]:
-    return [ProbabilityRow(i.item_id, tuple(i.probabilities), tuple(i.labels)) for i in t.items]
-
-
-def issue_to_pb(i: LabelIssue) -> pb.LabelIssue:
-    out = pb.LabelIssue(
-        item_id=i.item_id, given_label=i.given, suggested_label=i.suggested, label_quality=i.quality
-    )
-    if i.span is not None:
-        out.span.CopyFrom(example_pb2.Span(start=i.span.start, end=i.span.end, label=i.span.label))
-    return out
-
-
 def import_format_from_pb(n: int) -> imports.ImportFormat:
     return enum_from_pb(imports.ImportFormat, pb.ImportFormat.DESCRIPTOR, n)
 
@@ -310,3 +275,85 @@ def import_to_pb(o: ImportOutcome) -> pb.ImportAnnotationsResponse:
 
 def conll_from_pb(options: conll_pb2.ConllOptions) -> ConllOptions:
     return message_to_dataclass(options, ConllOptions)
+
+
+# --- requests and responses -------------------------------------------------------------------------
+
+
+def next_tasks_to_pb(n: NextTasks) -> pb.NextTasksResponse:
+    out = pb.NextTasksResponse(remaining=n.remaining)
+    for t in n.tasks:
+        task = out.tasks.add(item_id=t.example.id, example=example_to_pb(t.example))
+        task.suggestions.extend(annotation_to_pb(a) for a in t.suggestions)
+        if t.previous is not None:
+            task.previous.CopyFrom(annotation_to_pb(t.previous))
+    return out
+
+
+def submit_to_pb(o: SubmitOutcome) -> pb.SubmitAnnotationsResponse:
+    return pb.SubmitAnnotationsResponse(stored=o.stored, unchanged=o.unchanged)
+
+
+def import_request_from_pb(header: pb.ImportAnnotationsHeader) -> ImportRequest:
+    return ImportRequest(
+        header.project_id,
+        header.annotator,
+        import_format_from_pb(header.format),
+        item_match_from_pb(header.match),
+        conll_from_pb(header.conll),
+    )
+
+
+def aggregate_spec_from_pb(r: pb.AggregateRequest) -> AggregateSpec:
+    return AggregateSpec(
+        method_from_pb(r.method),
+        level_from_pb(r.level),
+        filter_from_pb(r.filter),
+        r.min_votes or 1,
+        r.max_iterations if r.HasField("max_iterations") else 100,
+        r.tolerance if r.HasField("tolerance") else 1e-6,
+    )
+
+
+def aggregation_page_to_pb(page: AggregationPage) -> pb.AggregateResponse:
+    result = page.result
+    return pb.AggregateResponse(
+        aggregation_id=page.aggregation_id,
+        method=method_to_pb(result.method),
+        level=level_to_pb(result.level),
+        items=page.total_items,
+        iterations=result.iterations,
+        converged=result.converged,
+        annotators=[reliability_to_pb(r) for r in result.annotators],
+        aggregated_items=[aggregated_to_pb(i) for i in result.items],
+        next_page_token=page.next_page_token,
+    )
+
+
+def rules_to_pb(o: RulesOutcome) -> pb.ApplyRulesResponse:
+    return pb.ApplyRulesResponse(
+        rules=[rule_stats_to_pb(s) for s in o.stats],
+        items_covered=o.items_covered,
+        items=o.items,
+        votes_stored=o.votes_stored,
+    )
+
+
+def export_spec_from_pb(r: pb.ExportProjectRequest) -> ExportSpec:
+    return ExportSpec(
+        method_from_pb(r.method),
+        level_from_pb(r.level),
+        filter_from_pb(r.filter),
+        r.min_confidence,
+        r.include_unlabeled,
+        r.output_name,
+    )
+
+
+def export_to_pb(o: ExportOutcome) -> pb.ExportProjectResponse:
+    return pb.ExportProjectResponse(
+        dataset_version=manifest_to_pb(o.manifest),
+        exported=o.exported,
+        skipped_low_confidence=o.skipped_low_confidence,
+        skipped_unlabeled=o.skipped_unlabeled,
+    )

@@ -10,46 +10,41 @@ its tag and spreads the rest evenly; a token outside every entity puts `OUTSIDE_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from foundry.domain.tags import OUTSIDE, mention_tags
 from foundry.labeling import issues as cl
 from foundry.labeling import selection
+from foundry.labeling.aggregating import AggregateSpec
 from foundry.labeling.aggregation.levels import Level, Method
 from foundry.labeling.annotations import MODEL_PREFIX, Annotation, AnnotatorFilter, Source, is_model, is_rule
-from foundry.labeling.core import LabelingCore, _invalid
+from foundry.labeling.core import LabelingCore
+from foundry.labeling.modelspecs import (
+    IssuesOutcome,
+    IssueSpec,
+    LabelIssue,
+    ModelSpec,
+    PreLabelOutcome,
+    ProbabilityRow,
+    SelectedItem,
+    SelectOutcome,
+    SelectSpec,
+)
 from foundry.labeling.predictor import ItemPrediction, Predictions, Predictor
-from foundry.labeling.project import Project, item_spans, item_text, token_offsets, validate_annotation
+from foundry.labeling.project import (
+    Project,
+    item_spans,
+    item_text,
+    token_offsets,
+    validate_annotation,
+)
+from foundry.labeling.projects import invalid
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Span, Task
 
 OUTSIDE_CONFIDENCE = 0.99
 FloatArray = selection.FloatArray
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    version_id: str = ""
-    int8: bool = False
-
-
-@dataclass(frozen=True)
-class ProbabilityRow:
-    item_id: str
-    probabilities: tuple[float, ...]
-    labels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class LabelIssue:
-    item_id: str
-    given: str
-    suggested: str
-    quality: float
-    span: Span | None = None
 
 
 def _tags(example: Example, prediction: ItemPrediction) -> list[str]:
@@ -76,29 +71,28 @@ def _token_probs(example: Example, prediction: ItemPrediction, columns: Sequence
 
 class ModelWork:
     def __init__(self, core: LabelingCore, predictor: Predictor) -> None:
-        self.core = core
+        self.projects = core.projects
+        self.aggregating = core.aggregating
         self.predictor = predictor
 
     def _predict(self, project: Project, model: ModelSpec, examples: Sequence[Example]) -> Predictions:
         if not model.name:
-            raise _invalid("model.name", "the model is required")
+            raise invalid("model.name", "the model is required")
         return self.predictor.predict(model.name, model.version_id, model.int8, project.task, examples)
 
     def _items(self, project: Project, item_ids: Sequence[str]) -> list[Example]:
-        by_id = self.core.item_map(project)
+        by_id = self.projects.item_map(project)
         for i, item in enumerate(item_ids):
             if item not in by_id:
-                raise _invalid(f"item_ids[{i}]", f"unknown item {item!r}", "UNKNOWN_ITEM")
-        return [by_id[i] for i in item_ids] if item_ids else self.core.items(project)
+                raise invalid(f"item_ids[{i}]", f"unknown item {item!r}", "UNKNOWN_ITEM")
+        return [by_id[i] for i in item_ids] if item_ids else self.projects.items(project)
 
     # --- PreLabel ---------------------------------------------------------------------------------------------
 
-    def prelabel(
-        self, project_id: str, model: ModelSpec, item_ids: Sequence[str]
-    ) -> tuple[str, int, Predictions]:
-        project = self.core.project(project_id)
+    def prelabel(self, project_id: str, model: ModelSpec, item_ids: Sequence[str]) -> PreLabelOutcome:
+        project = self.projects.project(project_id)
         examples = self._items(project, item_ids)
-        state = self.core.store.state(project_id)
+        state = self.projects.store.state(project_id)
         if model.version_id and not item_ids:
             done = {item for (who, item) in state.latest if who == MODEL_PREFIX + model.version_id}
             examples = [e for e in examples if e.id not in done]
@@ -116,8 +110,8 @@ class ModelWork:
                     f"model {predictions.name}@{predictions.version_id} predicts outside the project's schema: {exc}",
                     reason="MODEL_SCHEMA_MISMATCH",
                 ) from exc
-        self.core.store.append(project_id, self.core.next_revisions(state, candidates), state)
-        return annotator, len(candidates), predictions
+        self.projects.store.append(project_id, self.projects.next_revisions(state, candidates), state)
+        return PreLabelOutcome(annotator, len(candidates), predictions.name, predictions.version_id)
 
     @staticmethod
     def _annotation(project: Project, example: Example, p: ItemPrediction, annotator: str) -> Annotation:
@@ -150,51 +144,43 @@ class ModelWork:
 
     # --- SelectForLabeling -----------------------------------------------------------------------------------
 
-    def select(
-        self,
-        project_id: str,
-        model: ModelSpec,
-        unlabeled_only: bool,
-        strategy: selection.Strategy,
-        reduction: selection.Reduction,
-        diversity_weight: float,
-        seed: int,
-        count: int,
-        prioritize: bool,
-    ) -> tuple[list[tuple[str, selection.Selected]], int]:
-        project = self.core.project(project_id)
+    def select(self, project_id: str, spec: SelectSpec) -> SelectOutcome:
+        project = self.projects.project(project_id)
+        count, diversity_weight = spec.count, spec.diversity_weight
         if count < 1:
-            raise _invalid("count", "count must be at least 1")
+            raise invalid("count", "count must be at least 1")
         if not 0.0 <= diversity_weight <= 1.0:
-            raise _invalid("diversity_weight", "diversity_weight must be in [0, 1]")
-        candidates = self.core.items(project)
-        if unlabeled_only:
+            raise invalid("diversity_weight", "diversity_weight must be in [0, 1]")
+        candidates = self.projects.items(project)
+        if spec.unlabeled_only:
             humans: dict[str, int] = {}
-            for (who, item), a in self.core.store.state(project_id).latest.items():
+            for (who, item), a in self.projects.store.state(project_id).latest.items():
                 if not (is_model(who) or is_rule(who)) and not a.skipped:
                     humans[item] = humans.get(item, 0) + 1
             candidates = [e for e in candidates if humans.get(e.id, 0) < project.overlap]
         if not candidates:
-            return [], 0
-        predictions = self._predict(project, model, candidates)
+            return SelectOutcome([], 0)
+        predictions = self._predict(project, spec.model, candidates)
         rows = [
             self._rows(project, e, p, predictions.id_to_label)
             for e, p in zip(candidates, predictions.items, strict=True)
         ]
-        uncertainty = selection.item_uncertainty(rows, strategy, reduction)
+        uncertainty = selection.item_uncertainty(rows, spec.strategy, spec.reduction)
         features = selection.text_features([item_text(e) for e in candidates]) if diversity_weight else None
         picked = selection.select(
             uncertainty,
             count,
-            strategy=strategy,
-            seed=seed,
+            strategy=spec.strategy,
+            seed=spec.seed,
             features=features,
             diversity_weight=diversity_weight,
         )
-        chosen = [(candidates[s.index].id, s) for s in picked]
-        if prioritize:
-            self.core.store.add_priority(project_id, [item for item, _ in chosen], "select", reannotate=False)
-        return chosen, len(candidates)
+        chosen = [SelectedItem(candidates[s.index].id, s.score, s.uncertainty) for s in picked]
+        if spec.prioritize:
+            self.projects.store.add_priority(
+                project_id, [c.item_id for c in chosen], "select", reannotate=False
+            )
+        return SelectOutcome(chosen, len(candidates))
 
     @staticmethod
     def _rows(
@@ -212,22 +198,13 @@ class ModelWork:
 
     # --- FindLabelIssues ---------------------------------------------------------------------------------------
 
-    def label_issues(
-        self,
-        project_id: str,
-        given: str,
-        annotator: str,
-        model: ModelSpec | None,
-        table: Sequence[ProbabilityRow],
-        limit: int,
-        create_tasks: bool,
-    ) -> tuple[list[LabelIssue], int, float, int]:
-        """(issues worst first, items checked, estimated noise rate, tasks created)."""
-        project = self.core.project(project_id)
+    def label_issues(self, project_id: str, spec: IssueSpec) -> IssuesOutcome:
+        project = self.projects.project(project_id)
+        model = spec.model
         if project.task is Task.MULTILABEL_CLASSIFICATION:
-            raise _invalid("project_id", "label issues are found for single-label and token classification")
-        labels = self._given(project, given, annotator)
-        by_id = self.core.item_map(project)
+            raise invalid("project_id", "label issues are found for single-label and token classification")
+        labels = self._given(project, spec.given, spec.annotator)
+        by_id = self.projects.item_map(project)
         if model is not None:
             examples = [by_id[i] for i in labels]
             predictions = self._predict(project, model, examples)
@@ -241,7 +218,7 @@ class ModelWork:
                 for e, p in zip(examples, predictions.items, strict=True)
             }
         else:
-            probs, columns = self._table(project, table, labels)
+            probs, columns = self._table(project, spec.table, labels)
         items = [i for i in labels if i in probs]
         if project.is_token_task:
             found = self._token_issues(items, labels, probs, columns)
@@ -259,16 +236,16 @@ class ModelWork:
                 x.quality,
                 _span_at(by_id[items[x.index]], x.token, labels[items[x.index]]),
             )
-            for x in found.issues[: limit or 100]
+            for x in found.issues[: spec.limit or 100]
         ]
         created = (
-            self.core.store.add_priority(
+            self.projects.store.add_priority(
                 project_id, [i.item_id for i in out], "label_issues", reannotate=True
             )
-            if create_tasks
+            if spec.create_tasks
             else 0
         )
-        return out, found.checked, found.noise_rate, created
+        return IssuesOutcome(out, found.checked, found.noise_rate, created)
 
     def _token_issues(
         self,
@@ -284,7 +261,7 @@ class ModelWork:
             assert isinstance(tags, tuple)
             missing = [t for t in tags if t not in index]
             if missing:
-                raise _invalid(
+                raise invalid(
                     "probabilities.labels", f"tag {missing[0]!r} of item {item!r} has no probability column"
                 )
             codes.append(np.array([index[t] for t in tags], dtype=np.int64))
@@ -296,24 +273,23 @@ class ModelWork:
         if given == "dataset":
             return {
                 e.id: (tuple(e.tags or ()) if project.is_token_task else e.label)
-                for e in self.core.items(project)
+                for e in self.projects.items(project)
                 if (e.tags if project.is_token_task else e.label)
             }
         if given == "annotator":
             if not annotator:
-                raise _invalid("annotator", "the annotator is required for GIVEN_LABEL_SOURCE_ANNOTATOR")
+                raise invalid("annotator", "the annotator is required for GIVEN_LABEL_SOURCE_ANNOTATOR")
             current = [
                 a
-                for a in self.core.store.state(project.project_id).current()
+                for a in self.projects.store.state(project.project_id).current()
                 if a.annotator == annotator and not a.skipped
             ]
             if not current:
-                raise _invalid(
-                    "annotator", f"annotator {annotator!r} has no annotations", "UNKNOWN_ANNOTATOR"
-                )
+                raise invalid("annotator", f"annotator {annotator!r} has no annotations", "UNKNOWN_ANNOTATOR")
             return {a.item_id: (a.tags if project.is_token_task else a.label) for a in current}
         level = Level.TOKEN if project.is_token_task else Level.CLASS
-        _, result = self.core.aggregate(project.project_id, Method.DAWID_SKENE, level, AnnotatorFilter())
+        spec = AggregateSpec(Method.DAWID_SKENE, level, AnnotatorFilter())
+        result = self.aggregating.aggregate(project.project_id, spec).result
         return {i.item_id: (i.tags if project.is_token_task else i.label) for i in result.items}
 
     @staticmethod
@@ -321,21 +297,21 @@ class ModelWork:
         project: Project, table: Sequence[ProbabilityRow], labels: dict[str, object]
     ) -> tuple[dict[str, FloatArray], list[str]]:
         if not table:
-            raise _invalid("probabilities", "a model or a probability table is required")
+            raise invalid("probabilities", "a model or a probability table is required")
         columns = list(table[0].labels) or (
             project.tag_set() if project.is_token_task else list(project.labels)
         )
         out: dict[str, FloatArray] = {}
         for i, row in enumerate(table):
             if (list(row.labels) or columns) != columns:
-                raise _invalid(f"table.items[{i}].labels", "every row must use the same label order")
+                raise invalid(f"table.items[{i}].labels", "every row must use the same label order")
             values = np.asarray(row.probabilities, dtype=np.float64)
             if row.item_id not in labels:
                 continue
             given = labels[row.item_id]
             width = len(columns) * (len(given) if isinstance(given, tuple) else 1)
             if values.size != width:
-                raise _invalid(
+                raise invalid(
                     f"table.items[{i}].probabilities",
                     f"expected {width} values for item {row.item_id!r}, got {values.size}",
                 )

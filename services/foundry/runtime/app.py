@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.logs import configure_logging
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import Hook, ServiceDefinition, serve
-from foundry.runtime.settings import Settings, load_settings
+from foundry.runtime.settings import Settings
 
 log = logging.getLogger("foundry.app")
 
 STARTUP_RETRY_MAX_S = 10.0
 
+S = TypeVar("S", bound=Settings)
 
-def run_service(build: Callable[[Settings], ServiceDefinition]) -> None:
-    """Read settings once, wire the service, serve until SIGTERM/SIGINT."""
-    settings = load_settings()
+
+def run_service(settings_class: type[S], build: Callable[[S], ServiceDefinition]) -> None:
+    """Read the service's settings once, wire the service, serve until SIGTERM/SIGINT."""
+    settings = settings_class()
     definition = build(settings)
     configure_logging(definition.name.value, settings.log_level, settings.log_json)
     asyncio.run(serve(settings, definition))

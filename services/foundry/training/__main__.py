@@ -13,13 +13,14 @@ from foundry.api.training.v1 import training_service_pb2_grpc
 from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
-from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import ServiceName
 from foundry.training.core import TrainingCore
 from foundry.training.executor import JobExecutor, LocalExecutor
 from foundry.training.servicer import SERVICE, TrainingServicer
+from foundry.training.settings import TrainingSettings
 
 
-def build(settings: Settings, executor: JobExecutor | None = None) -> ServiceDefinition:
+def build(settings: TrainingSettings, executor: JobExecutor | None = None) -> ServiceDefinition:
     """Wire the service; `executor` defaults to the one `training_executor` names."""
     store = ObjectStore.from_settings(settings)
     if executor is None and settings.training_executor == "kubernetes":
@@ -50,4 +51,4 @@ def build(settings: Settings, executor: JobExecutor | None = None) -> ServiceDef
 
 
 if __name__ == "__main__":
-    run_service(build)
+    run_service(TrainingSettings, build)

@@ -27,7 +27,7 @@ from foundry.runtime.convert import (
 )
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
-from foundry.training.baseimport import DeclaredFile, ImportHeader
+from foundry.training.baseimport import DeclaredFile, ImportHeader, ImportSession
 from foundry.training.core import JobView
 from foundry.training.jobstore import ProgressEvent
 from foundry.training.loop.events import JobState
@@ -271,6 +271,13 @@ def import_header_from_pb(header: training_service_pb2.ImportBaseModelHeader) ->
     )
 
 
+def receive_import_chunk(
+    session: ImportSession, request: training_service_pb2.ImportBaseModelRequest
+) -> None:
+    """One ImportBaseModel chunk, handed to the session."""
+    session.write(request.chunk.path, request.chunk.offset, request.chunk.data)
+
+
 def base_model_to_pb(manifest: BaseModelManifest) -> base_model_pb2.BaseModel:
     message = base_model_pb2.BaseModel(
         name=manifest.name,
@@ -306,4 +313,5 @@ __all__ = [
     "jobspec_to_pb",
     "model_version_to_pb",
     "parity_to_pb",
+    "receive_import_chunk",
 ]

@@ -30,12 +30,12 @@ from foundry.runtime.errors import (
 from foundry.runtime.examples import Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.baseimport import ImportHeader, ImportSession
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter, JobRecord, ProgressEvent
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 BY_REQUEST_PREFIX = "jobs/by-request/"
@@ -77,7 +77,7 @@ class SubmitOutcome:
 
 
 class TrainingCore:
-    def __init__(self, store: ObjectStore, settings: Settings, executor: JobExecutor) -> None:
+    def __init__(self, store: ObjectStore, settings: TrainingSettings, executor: JobExecutor) -> None:
         self.store = store
         self.settings = settings
         self.executor = executor

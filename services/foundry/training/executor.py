@@ -32,10 +32,10 @@ from pydantic import SecretStr
 
 from foundry.runtime.manifest import utc_now_iso
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 
 log = logging.getLogger("foundry.training.executor")
 
@@ -101,7 +101,7 @@ class PollingMonitor:
                 log.exception("executor poll failed", extra={"monitor": self.name})
 
 
-def worker_environment(settings: Settings) -> dict[str, str]:
+def worker_environment(settings: TrainingSettings) -> dict[str, str]:
     """The service's environment plus every setting as a `FOUNDRY_*` variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOUNDRY_")}
     for name, value in settings.model_dump().items():
@@ -150,7 +150,7 @@ class LocalExecutor(JobExecutor):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TrainingSettings,
         store: ObjectStore,
         *,
         worker_command: Sequence[str] = (sys.executable, "-m", WORKER_MODULE),

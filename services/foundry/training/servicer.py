@@ -12,8 +12,9 @@ from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.runtime import paging
 from foundry.runtime.convert import task_from_pb
-from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+from foundry.runtime.uploads import receive_upload
 from foundry.training import convert
+from foundry.training.baseimport import ImportSession
 from foundry.training.core import TrainingCore
 
 SERVICE = pb.DESCRIPTOR.services_by_name["TrainingService"]
@@ -72,29 +73,14 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def ImportBaseModel(
         self, request_iterator: AsyncIterator[pb.ImportBaseModelRequest], context: Context
     ) -> pb.ImportBaseModelResponse:
-        first = await anext(aiter(request_iterator), None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgumentError(
-                "an import starts with its header", violations=[FieldViolation("header", "first message")]
-            )
-        session = await asyncio.to_thread(self.core.begin_import, convert.import_header_from_pb(first.header))
-
-        def drop_scratch(_context: Context) -> None:  # however the RPC ends, its scratch goes
-            session.abort()
-
-        context.add_done_callback(drop_scratch)  # type: ignore[arg-type]  # the stubs type it as a class
-        try:
-            async for request in request_iterator:
-                if request.WhichOneof("part") != "chunk":
-                    raise InvalidArgumentError(
-                        "only the first message is a header",
-                        violations=[FieldViolation("header", "repeated")],
-                    )
-                session.write(request.chunk.path, request.chunk.offset, request.chunk.data)
-        except BaseException:
-            session.abort()  # the stream broke off or was bad: nothing is stored
-            raise
-        outcome = await asyncio.to_thread(session.finish)
+        outcome = await receive_upload(
+            request_iterator,
+            context,
+            begin=lambda first: self.core.begin_import(convert.import_header_from_pb(first.header)),
+            receive=convert.receive_import_chunk,
+            finish=ImportSession.finish,
+            what="an import",
+        )
         return pb.ImportBaseModelResponse(
             base_model=convert.base_model_to_pb(outcome.manifest), created=outcome.created
         )

@@ -28,6 +28,7 @@ from foundry.api.common.v1 import example_pb2, refs_pb2, task_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as inference_pb
 from foundry.augmentation.__main__ import build
 from foundry.augmentation.inference_client import agreement
+from foundry.augmentation.settings import AugmentationSettings
 from foundry.domain.base_models import import_base_model
 from foundry.domain.tags import is_valid_iob2
 from foundry.runtime import datasets
@@ -48,7 +49,7 @@ Service = tuple[Stub, ObjectStore, Settings]
 
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[Service]:
-    local = settings.model_copy(update={"grpc_port": 0, "metrics_port": 0})
+    local = AugmentationSettings(**{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0})
     server = FoundryServer(local, build(local))
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -279,8 +280,14 @@ async def test_augment_paraphrases_through_the_configured_llm_endpoint(settings:
         )
     ]
     with ChatServer(rewriting_reply).running() as llm:
-        local = settings.model_copy(
-            update={"grpc_port": 0, "metrics_port": 0, "llm_base_url": llm.url, "llm_model": "para-7b"}
+        local = AugmentationSettings(
+            **{
+                **settings.model_dump(),
+                "grpc_port": 0,
+                "metrics_port": 0,
+                "llm_base_url": llm.url,
+                "llm_model": "para-7b",
+            }
         )
         server = FoundryServer(local, build(local))
         await server.start()
@@ -342,7 +349,8 @@ class Consistency:
 @pytest.fixture
 async def consistency(models: Models) -> AsyncIterator[Consistency]:
     async with served(models.settings) as inference:
-        local = inference.settings  # the same bucket, with the inference service's address
+        # the same bucket, with the inference service's address
+        local = AugmentationSettings(**inference.settings.model_dump())
         server = FoundryServer(local, build(local))
         await server.start()
         try:

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 
 from foundry.domain.base_models import import_base_model
 from foundry.domain.modelversions import ModelVersion, get_model_version
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.s3server import SeaweedS3Server
-from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.jobstore import JobRecord
 from foundry.training.loop.events import JobState
@@ -35,14 +35,14 @@ NAME = "tiny-chat"
 
 @dataclass(frozen=True)
 class ChatModels:
-    settings: Settings
+    settings: InferenceSettings
     version: ModelVersion
 
 
 @pytest.fixture(scope="session")
 def chat_models(s3_server: SeaweedS3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatModels]:
     home = tmp_path_factory.mktemp("chat-home")
-    settings = Settings(
+    settings = InferenceSettings(
         s3_endpoint=s3_server.endpoint,
         s3_access_key="foundry-test",
         s3_secret_key=SecretStr("foundry-test-secret-key"),

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from foundry.domain.base_models import import_base_model
 from foundry.domain.modelversions import ModelVersion, list_model_versions
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.objectstore import ObjectStore
@@ -48,7 +49,7 @@ EXTRA_WORDS = ["hello", "world", "the", "is", "a", "very", "long", "text", "北"
 
 @dataclass(frozen=True)
 class Models:
-    settings: Settings
+    settings: InferenceSettings
     ner: ModelVersion
     cls: ModelVersion
 
@@ -95,7 +96,7 @@ def store_dataset(store: ObjectStore, task: Task, name: str):  # type: ignore[no
 @pytest.fixture(scope="session")
 def models(s3_server: SeaweedS3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Models]:
     home = tmp_path_factory.mktemp("inference-home")
-    settings = Settings(
+    settings = InferenceSettings(
         s3_endpoint=s3_server.endpoint,
         s3_access_key="foundry-test",
         s3_secret_key=SecretStr("foundry-test-secret-key"),

@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from foundry.inference.__main__ import wire
 from foundry.inference.core import InferenceCore
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.server import FoundryServer
-from foundry.runtime.settings import Settings
 
 if TYPE_CHECKING:
     Stub = pb_grpc.InferenceServiceAsyncStub
@@ -30,7 +30,7 @@ class Served:
     core: InferenceCore
     port: int
     channel: grpc.aio.Channel
-    settings: Settings
+    settings: InferenceSettings
 
     async def health_of(self, name: str) -> str:
         """The health service's answer for `name`: SERVING, NOT_SERVING or NOT_FOUND."""
@@ -44,7 +44,7 @@ class Served:
 
 
 @asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[Served]:
+async def served(settings: InferenceSettings) -> AsyncIterator[Served]:
     """Serve the inference service for `settings` (ports 0) until the block ends, then drain."""
     settings = settings.model_copy(update={"grpc_port": 0, "metrics_port": 0, "log_json": False})
     wired = wire(settings)

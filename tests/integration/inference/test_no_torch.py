@@ -18,10 +18,10 @@ from foundry.api.common.v1 import refs_pb2
 from foundry.api.inference.v1 import inference_service_pb2 as pb, inference_service_pb2_grpc as pb_grpc
 from foundry.inference.__main__ import build
 from foundry.runtime.server import FoundryServer
-from foundry.runtime.settings import Settings
+from foundry.inference.settings import InferenceSettings
 
 async def main():
-    settings = Settings()
+    settings = InferenceSettings()
     server = FoundryServer(settings, build(settings))
     await server.start()  # loads the preloaded model before SERVING
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

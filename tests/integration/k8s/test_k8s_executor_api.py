@@ -18,6 +18,7 @@ from foundry.training import jobstore
 from foundry.training.jobstore import EventWriter, JobRecord
 from foundry.training.k8s import jobs
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 pytestmark = pytest.mark.skipif(
@@ -45,8 +46,9 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
 def executor(settings: Settings, store: ObjectStore) -> Iterator[object]:
     from foundry.training.k8s.executor import KubernetesExecutor
 
-    k8s = settings.model_copy(
-        update={
+    k8s = TrainingSettings(
+        **{
+            **settings.model_dump(),
             "training_executor": "kubernetes",
             "k8s_namespace": NAMESPACE,
             "k8s_trainer_image": os.environ.get(

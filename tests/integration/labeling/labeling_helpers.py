@@ -10,6 +10,7 @@ from grpc_status import rpc_status
 
 from foundry.api.labeling.v1 import labeling_service_pb2_grpc as pb_grpc
 from foundry.labeling.__main__ import build
+from foundry.labeling.settings import LabelingSettings
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
@@ -23,8 +24,9 @@ Labeling = tuple[Stub, ObjectStore]
 
 
 async def start_labeling(settings: Settings) -> FoundryServer:
-    """The real labeling service (every interceptor) on a free port of 127.0.0.1."""
-    local = settings.model_copy(update={"grpc_port": 0, "metrics_port": 0})
+    """The real labeling service (every interceptor) on a free port of 127.0.0.1; `settings` give
+    the shared values (the labeling service's own keep their defaults)."""
+    local = LabelingSettings(**{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0})
     server = FoundryServer(local, build(local))
     await server.start()
     return server

@@ -30,6 +30,7 @@ from foundry.cli.main import app
 from foundry.domain.base_models import import_base_model
 from foundry.domain.modelversions import list_model_versions
 from foundry.inference.__main__ import build as build_inference
+from foundry.inference.settings import InferenceSettings
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Example, Task
 from foundry.runtime.objectstore import ObjectStore
@@ -136,7 +137,8 @@ def ner_model(s3_server: SeaweedS3Server, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 async def services(ner_model: NerModel) -> AsyncIterator[Settings]:
     """The real inference service, and the labeling service pointed at it; settings naming both."""
-    inference = FoundryServer(ner_model.settings, build_inference(ner_model.settings))
+    served = InferenceSettings(**ner_model.settings.model_dump())
+    inference = FoundryServer(served, build_inference(served))
     await inference.start()
     address = f"127.0.0.1:{inference.port}"
     labeling = await start_labeling(ner_model.settings.model_copy(update={"inference_address": address}))

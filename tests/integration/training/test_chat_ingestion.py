@@ -22,6 +22,7 @@ from foundry.ingestion.options import (
     PiiOptions,
     StatisticsOptions,
 )
+from foundry.ingestion.settings import IngestionSettings
 from foundry.runtime.datasets import iter_examples
 from foundry.runtime.errors import NotFoundError
 from foundry.runtime.examples import Task
@@ -60,7 +61,7 @@ def ingest(
     key = f"uploads/{name}/{file}"
     store.put_bytes(key, data or (FIXTURES / file).read_bytes())
     spec = IngestSpec(name, Task.CHAT, SourceSpec(format=fmt, file_name=file), recipe)
-    return IngestionCore(store, settings).import_object(spec, "", key)
+    return IngestionCore(store, IngestionSettings(**settings.model_dump())).import_object(spec, "", key)
 
 
 def conversations(store: ObjectStore, outcome: object) -> dict[str, list[tuple[str, str]]]:

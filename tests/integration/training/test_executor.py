@@ -22,6 +22,7 @@ from foundry.training import jobstore
 from foundry.training.executor import LocalExecutor, worker_environment
 from foundry.training.jobstore import EventWriter, JobRecord
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
 
 SLEEPER = (sys.executable, "-c", "import time; time.sleep(120)")
@@ -45,8 +46,10 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 @pytest.fixture
-def local(settings: Settings) -> Settings:
-    return settings.model_copy(update={"training_poll_interval_s": 0.05, "training_max_local_jobs": 1})
+def local(settings: Settings) -> TrainingSettings:
+    return TrainingSettings(
+        **{**settings.model_dump(), "training_poll_interval_s": 0.05, "training_max_local_jobs": 1}
+    )
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ def worker_pid(settings: Settings, job_id: str) -> int:
 
 
 def test_jobs_queue_behind_the_limit_and_a_cancelled_one_never_starts(
-    local: Settings, store: ObjectStore, started: list[int]
+    local: TrainingSettings, store: ObjectStore, started: list[int]
 ) -> None:
     executor = LocalExecutor(local, store, worker_command=SLEEPER, max_attempts=2)
     first, second, third = new_job(store), new_job(store), new_job(store)
@@ -94,7 +97,7 @@ def test_jobs_queue_behind_the_limit_and_a_cancelled_one_never_starts(
 
 
 def test_reconcile_reattaches_live_workers_and_restarts_dead_ones(
-    local: Settings, store: ObjectStore, started: list[int], tmp_path: Path
+    local: TrainingSettings, store: ObjectStore, started: list[int], tmp_path: Path
 ) -> None:
     live, dead, done = new_job(store, JobState.RUNNING), new_job(store, JobState.RUNNING), new_job(store)
     EventWriter(store, done).state(JobState.SUCCEEDED, "done")
@@ -128,7 +131,7 @@ def test_reconcile_reattaches_live_workers_and_restarts_dead_ones(
         executor.close()
 
 
-def test_the_worker_gets_every_setting_as_a_foundry_variable(local: Settings) -> None:
+def test_the_worker_gets_every_setting_as_a_foundry_variable(local: TrainingSettings) -> None:
     env = worker_environment(local)
     assert env["FOUNDRY_S3_ENDPOINT"] == local.s3_endpoint
     assert env["FOUNDRY_S3_SECRET_KEY"] == local.s3_secret_key.get_secret_value()

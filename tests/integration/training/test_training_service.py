@@ -37,6 +37,7 @@ from foundry.training.__main__ import build
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 CHUNK = 64 * 1024
@@ -86,9 +87,15 @@ else:
     Stub = pb_grpc.TrainingServiceStub
 
 
-async def start(settings: Settings, executor: JobExecutor | None) -> tuple[FoundryServer, Settings]:
-    local = settings.model_copy(
-        update={"grpc_port": 0, "metrics_port": 0, "training_poll_interval_s": 0.1, "log_json": False}
+async def start(settings: Settings, executor: JobExecutor | None) -> tuple[FoundryServer, TrainingSettings]:
+    local = TrainingSettings(
+        **{
+            **settings.model_dump(),
+            "grpc_port": 0,
+            "metrics_port": 0,
+            "training_poll_interval_s": 0.1,
+            "log_json": False,
+        }
     )
     server = FoundryServer(local, build(local, executor))
     await server.start()

@@ -12,9 +12,10 @@ from kubernetes_validate.utils import ValidationError
 from netpol import Actor, allowed_connections
 from podpolicy import LONG_RUNNING, image_problems, pod_problems, pod_specs, validate
 
-from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName, Settings
+from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName
 from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
+from foundry.training.settings import TrainingSettings
 
 Objects = list[dict[str, Any]]
 SERVICES = [s.value for s in ServiceName]
@@ -26,8 +27,9 @@ def of_kind(objects: Objects, kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
-def config_settings(objects: Objects) -> Settings:
-    """The Settings a pod of this rendering gets from its ConfigMap and Secret."""
+def config_settings(objects: Objects) -> TrainingSettings:
+    """The settings a training pod of this rendering gets from its ConfigMap and Secret (the shared
+    ones every pod gets, and the training service's own)."""
     env: dict[str, str] = {}
     for obj in objects:
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith("foundry-config"):
@@ -37,7 +39,7 @@ def config_settings(objects: Objects) -> Settings:
 
     env.update({k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()})
     values = {k.removeprefix("FOUNDRY_").lower(): v for k, v in env.items()}
-    return Settings(**values)  # type: ignore[arg-type]
+    return TrainingSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("target", TARGETS)

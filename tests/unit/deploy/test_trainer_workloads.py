@@ -18,27 +18,27 @@ from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, phase_of
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
 SECRET_VALUES = ("s3-secret-value-xyz", "auth-token-value-xyz", "pii-secret-value-xyz", "access-key-xyz")
 
 
-def make_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> TrainingSettings:
     values: dict[str, Any] = {
         "s3_endpoint": "minio:9000",
         "s3_access_key": SECRET_VALUES[3],
         "s3_secret_key": SecretStr(SECRET_VALUES[0]),
         "auth_token": SecretStr(SECRET_VALUES[1]),
-        "pii_secret": SecretStr(SECRET_VALUES[2]),
         "training_executor": "kubernetes",
         "k8s_trainer_image": "registry.example.com/sft-foundry/trainer:0.1.0",
         "k8s_trainer_node_selector": "nvidia.com/gpu.present=true, pool = a100",
     }
     values.update(overrides)
-    return Settings(**values)
+    return TrainingSettings(**values)
 
 
-def build(**overrides: Any) -> tuple[TrainerConfig, Settings, dict[str, Any]]:
+def build(**overrides: Any) -> tuple[TrainerConfig, TrainingSettings, dict[str, Any]]:
     settings = make_settings(**overrides)
     cfg = TrainerConfig.from_settings(settings, "foundry")
     return cfg, settings, jobs.build_workload(cfg, settings, JOB_ID, 2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from foundry.runtime.errors import FailedPreconditionError, FieldViolation
-from foundry.runtime.settings import Settings
+from foundry.training.settings import TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class TrainerConfig:
     rendezvous_port: int = 29500
 
     @classmethod
-    def from_settings(cls, settings: Settings, namespace: str) -> TrainerConfig:
+    def from_settings(cls, settings: TrainingSettings, namespace: str) -> TrainerConfig:
         if not settings.k8s_trainer_image:
             raise FailedPreconditionError(
                 "the kubernetes executor needs FOUNDRY_K8S_TRAINER_IMAGE",

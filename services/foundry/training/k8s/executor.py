@@ -30,7 +30,6 @@ import urllib3
 
 from foundry.runtime.errors import UnavailableError
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.settings import Settings
 from foundry.training import jobstore
 from foundry.training.executor import ACTIVE_STATES, MAX_ATTEMPTS, JobExecutor, PollingMonitor
 from foundry.training.jobstore import EventWriter
@@ -38,6 +37,7 @@ from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, describe, phase_of
 from foundry.training.loop.events import JobState
+from foundry.training.settings import TrainingSettings
 
 log = logging.getLogger("foundry.training.k8s")
 
@@ -45,7 +45,7 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 PYTORCHJOB = ("kubeflow.org", "v1", "pytorchjobs")
 
 
-def current_namespace(settings: Settings) -> str:
+def current_namespace(settings: TrainingSettings) -> str:
     """The setting, else the pod's own namespace (in a cluster), else `default`."""
     if settings.k8s_namespace:
         return settings.k8s_namespace
@@ -187,7 +187,7 @@ class KubernetesExecutor(JobExecutor):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TrainingSettings,
         store: ObjectStore,
         api: KubeApi | None = None,
         *,

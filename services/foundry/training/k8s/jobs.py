@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from foundry.runtime.settings import Settings
 from foundry.training.k8s.config import TrainerConfig
+from foundry.training.settings import TrainingSettings
 
 WORKER_MODULE = "foundry.training.worker"
 CONTAINER = "worker"
@@ -71,7 +71,7 @@ def labels(job_id: str, attempt: int) -> dict[str, str]:
 # --- the pod --------------------------------------------------------------------------------------------
 
 
-def secret_setting_names(settings: Settings) -> set[str]:
+def secret_setting_names(settings: TrainingSettings) -> set[str]:
     """Settings that travel only through the Secret: every `SecretStr` and the S3 access key."""
     names = {"s3_access_key"}
     for name, info in type(settings).model_fields.items():
@@ -80,7 +80,7 @@ def secret_setting_names(settings: Settings) -> set[str]:
     return names
 
 
-def worker_env(settings: Settings) -> list[dict[str, Any]]:
+def worker_env(settings: TrainingSettings) -> list[dict[str, Any]]:
     """The worker's settings as `FOUNDRY_*` variables (no secrets; home on the scratch volume),
     plus where libraries put their caches on a read-only root filesystem."""
     secret = secret_setting_names(settings)
@@ -152,7 +152,7 @@ def restricted_container_security() -> dict[str, Any]:
 
 
 def pod_spec(
-    cfg: TrainerConfig, settings: Settings, job_id: str, name: str, *, container: str = CONTAINER
+    cfg: TrainerConfig, settings: TrainingSettings, job_id: str, name: str, *, container: str = CONTAINER
 ) -> dict[str, Any]:
     """The trainer pod's spec (restartPolicy Never; a PyTorchJob sets its own)."""
     resources: dict[str, dict[str, str]] = {
@@ -236,7 +236,7 @@ def _metadata(cfg: TrainerConfig, job_id: str, attempt: int) -> dict[str, Any]:
     }
 
 
-def build_job(cfg: TrainerConfig, settings: Settings, job_id: str, attempt: int) -> dict[str, Any]:
+def build_job(cfg: TrainerConfig, settings: TrainingSettings, job_id: str, attempt: int) -> dict[str, Any]:
     """The `batch/v1` Job of the attempt (Indexed, one pod per node, when `nodes > 1`)."""
     name = workload_name(job_id, attempt)
     spec: dict[str, Any] = {
@@ -302,7 +302,9 @@ def build_rendezvous_service(
     }
 
 
-def build_pytorchjob(cfg: TrainerConfig, settings: Settings, job_id: str, attempt: int) -> dict[str, Any]:
+def build_pytorchjob(
+    cfg: TrainerConfig, settings: TrainingSettings, job_id: str, attempt: int
+) -> dict[str, Any]:
     """A Kubeflow training-operator `PyTorchJob` (kubeflow.org/v1): a Master and `nodes - 1`
     Workers; `ExitCode` restarts a pod killed by a signal (it resumes) and not one that exited 1."""
     name = workload_name(job_id, attempt)
@@ -335,7 +337,9 @@ def build_pytorchjob(cfg: TrainerConfig, settings: Settings, job_id: str, attemp
     }
 
 
-def build_workload(cfg: TrainerConfig, settings: Settings, job_id: str, attempt: int) -> dict[str, Any]:
+def build_workload(
+    cfg: TrainerConfig, settings: TrainingSettings, job_id: str, attempt: int
+) -> dict[str, Any]:
     """The attempt's Job or PyTorchJob, as the backend says."""
     if cfg.backend == "pytorchjob":
         return build_pytorchjob(cfg, settings, job_id, attempt)
