@@ -16,10 +16,10 @@ SCRIPT = """
 import asyncio, json, sys
 import foundry.training.__main__ as main
 from foundry.runtime.server import FoundryServer
-from foundry.runtime.settings import Settings
+from foundry.training.settings import TrainingSettings
 
 async def wire():
-    settings = Settings()
+    settings = TrainingSettings()
     definition = main.build(settings)
     server = FoundryServer(settings, definition)
     definition.register(server.server)
@@ -52,7 +52,7 @@ def test_the_training_service_imports_no_torch_and_no_transformers(tmp_path: Pat
 
 def test_the_worker_is_what_imports_torch() -> None:
     """The check above can see torch: importing the worker module loads it."""
-    script = "import sys, foundry.training.worker; print('torch' in sys.modules)"
+    script = "import sys, foundry.training.worker.run; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
