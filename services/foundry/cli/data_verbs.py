@@ -1,13 +1,15 @@
-"""`foundry ingest`, `foundry datasets ls / show` and `foundry augment`: the data verbs."""
+"""`foundry ingest`, `foundry datasets ls / show / export` and `foundry augment`: the data verbs."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
 
 from foundry.api.ingestion.v1 import ingest_recipe_pb2
 from foundry.cli import augment as augment_mod
+from foundry.cli import export as export_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli.console import console, reports_errors
 from foundry.runtime.errors import FoundryError
@@ -27,7 +29,11 @@ def ingest(
     files: list[str] = typer.Argument(..., help="FILE or FILE:SPLIT (split: train, validation/dev, test)"),
     name: str = typer.Option(..., "--name", help="dataset name"),
     task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
-    fmt: str = typer.Option("", "--format", help=f"one of {', '.join(FORMATS)}; default: from the file name"),
+    fmt: str = typer.Option(
+        "",
+        "--format",
+        help=f"one of {', '.join(FORMATS)}, or hf (FILEs are save_to_disk folders); default: from the file name",
+    ),
     recipe: Path | None = typer.Option(None, help="ingest recipe (YAML or JSON; IngestRecipe fields)"),
     policy: str = typer.Option("", help="reject-file (default) or drop-row"),
     pii: bool = typer.Option(False, help="mask personal data"),
@@ -43,17 +49,20 @@ def ingest(
         overrides["pii.enabled"] = True
     if seed is not None:
         overrides["split.seed"] = seed
-    if fmt and fmt not in FORMATS:
+    if fmt and fmt not in FORMATS and fmt != export_mod.HF_FORMAT:
         raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    response = ingest_mod.upload(
-        settings,
-        console,
-        [ingest_mod.FileArg.parse(f) for f in files],
-        name=name,
-        task=ingest_mod.parse_task(task),
-        fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
-        recipe=ingest_mod.load_recipe(recipe, overrides),
-    )
+    with ExitStack() as stack:
+        if fmt == export_mod.HF_FORMAT:
+            files, fmt = stack.enter_context(export_mod.staged_hf(files)), "parquet"
+        response = ingest_mod.upload(
+            settings,
+            console,
+            [ingest_mod.FileArg.parse(f) for f in files],
+            name=name,
+            task=ingest_mod.parse_task(task),
+            fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
+            recipe=ingest_mod.load_recipe(recipe, overrides),
+        )
     ingest_mod.response_summary(console, response)
     written = ingest_mod.show(console, response.dataset_version, plot)
     if written:
@@ -85,6 +94,21 @@ def datasets_show(
     written = ingest_mod.show(console, version, plot)
     if written:
         console.print(f"plot: {written}")
+
+
+@datasets_app.command("export")
+@reports_errors
+def datasets_export(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION_ID"),
+    out_dir: Path = typer.Argument(..., help="folder to write one file per split into"),
+    fmt: str = typer.Option(
+        "jsonl", "--format", help="jsonl, conll, parquet (Hugging Face features) or hf (save_to_disk folder)"
+    ),
+) -> None:
+    """Write a version's splits back out as files that `foundry ingest` (and `datasets`) read."""
+    written = export_mod.export(load_settings(), ref, export_mod.parse_format(fmt), out_dir)
+    for split, (path, rows) in written.items():
+        console.print(f"{split}: {rows:,} examples -> {path}")
 
 
 @reports_errors
