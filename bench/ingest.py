@@ -8,8 +8,10 @@ Part 1 runs IngestionCore.ingest (read CoNLL → normalize → validate → qual
 near de-duplication → split → Parquet shards and manifest written to a real S3 server started
 here) in a fresh process per size, and reports records/s and peak RSS at two sizes (memory should
 stay flat as the input grows). Part 2 is bench/ingest_dedup.py: our MinHash LSH against datasketch
-MinHashLSH, end to end, with the recall of the true near-duplicate pairs. The last line is one JSON
-object with the headline figures.
+MinHashLSH, end to end, with the recall of the true near-duplicate pairs. Part 3, when corpus
+folders are given (--conll2003, --resume, --sst2), is bench/ingest_fidelity.py: rows and entities
+in the source files against rows stored and dropped by reason. The last line is one JSON object
+with the headline figures.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ingest_dedup
+import ingest_fidelity
 
 ROOT = Path(__file__).resolve().parents[1]
 WNUT17 = ROOT / "examples" / "data" / "wnut17"
@@ -124,6 +127,7 @@ def in_fresh_process(n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (within 3 minutes)")
+    ingest_fidelity.add_arguments(parser)
     args = parser.parse_args()
     sizes = (25_000, 50_000) if args.quick else (100_000, 200_000)
     dedup_records = ingest_dedup.QUICK_RECORDS if args.quick else 200_000
@@ -150,6 +154,9 @@ def main() -> None:
     )
     print(ingest_dedup.format_table(dedup["rows"]))
     figures = dedup["figures"]
+    if args.conll2003 or args.resume or args.sst2:
+        print("\nfidelity on public corpora (real pipeline, drop-row, files' own splits)")
+        ingest_fidelity.print_table(ingest_fidelity.fidelity_rows(args))
     print(
         json.dumps(
             {

@@ -120,7 +120,9 @@ async def test_save_to_disk_classification_round_trip(foundry: Foundry, tmp_path
     await foundry("datasets", "export", "sst", str(out), "--format", "hf")
     loaded = datasets.load_from_disk(str(out))
     assert loaded["train"].features["label"].names == ["negative", "positive"]
-    pairs = {(row["text"], loaded["train"].features["label"].int2str(row["label"])) for row in loaded["train"]}
+    pairs = {
+        (row["text"], loaded["train"].features["label"].int2str(row["label"])) for row in loaded["train"]
+    }
     assert pairs == {(t, ["negative", "positive"][g]) for t, g in SENTIMENT_TRAIN}
     again = await foundry("ingest", str(out), "--format", "hf", "--task", "classification", "--name", "sst")
     assert version_of(again) == version_of(first)
