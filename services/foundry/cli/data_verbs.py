@@ -10,6 +10,7 @@ from foundry.api.ingestion.v1 import ingest_recipe_pb2
 from foundry.cli import augment as augment_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli.console import console, reports_errors
+from foundry.cli.ingest_options import load_recipe, source_overrides
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.settings import load_settings
 
@@ -28,13 +29,28 @@ def ingest(
     name: str = typer.Option(..., "--name", help="dataset name"),
     task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
     fmt: str = typer.Option("", "--format", help=f"one of {', '.join(FORMATS)}; default: from the file name"),
-    recipe: Path | None = typer.Option(None, help="ingest recipe (YAML or JSON; IngestRecipe fields)"),
+    recipe: Path | None = typer.Option(
+        None, help="ingest recipe (YAML or JSON): IngestRecipe fields, SourceSpec fields under source:"
+    ),
+    field: list[str] = typer.Option(
+        [],
+        "--field",
+        help="KEY=COLUMN (repeatable): KEY is text, label, labels, tokens, tags, spans, messages, "
+        "id, split, group or meta; COLUMN a header name, a 0-based index with --no-header, a JSON key",
+    ),
+    delimiter: str = typer.Option("", help="CSV/TSV delimiter: one character, or tab (\\t), space, comma"),
+    header: bool | None = typer.Option(None, "--header/--no-header", help="whether row 1 names the columns"),
+    quote: str = typer.Option("", help="CSV/TSV quote character, or none"),
+    encoding: str = typer.Option("", help="CSV/TSV text encoding (default utf-8), e.g. latin-1, cp1252"),
+    id_field: str = typer.Option("", help="column with each row's own id (same as --field id=COL)"),
+    split_field: str = typer.Option("", help="column with each row's split (same as --field split=COL)"),
     policy: str = typer.Option("", help="reject-file (default) or drop-row"),
     pii: bool = typer.Option(False, help="mask personal data"),
     seed: int | None = typer.Option(None, help="split seed"),
     plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
 ) -> None:
-    """Upload files to the ingestion service and show the new version's statistics."""
+    """Upload files to the ingestion service and show the new version's statistics. Flags override
+    the recipe's values."""
     settings = load_settings()
     overrides: dict[str, object] = {}
     if policy:
@@ -43,8 +59,18 @@ def ingest(
         overrides["pii.enabled"] = True
     if seed is not None:
         overrides["split.seed"] = seed
+    overrides |= source_overrides(
+        fields=field,
+        id_field=id_field,
+        split_field=split_field,
+        delimiter=delimiter,
+        has_header=header,
+        quote=quote,
+        encoding=encoding,
+    )
     if fmt and fmt not in FORMATS:
         raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    ingest_recipe, source = load_recipe(recipe, overrides)
     response = ingest_mod.upload(
         settings,
         console,
@@ -52,12 +78,14 @@ def ingest(
         name=name,
         task=ingest_mod.parse_task(task),
         fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
-        recipe=ingest_mod.load_recipe(recipe, overrides),
+        recipe=ingest_recipe,
+        source=source,
     )
     ingest_mod.response_summary(console, response)
     written = ingest_mod.show(console, response.dataset_version, plot)
     if written:
         console.print(f"plot: {written}")
+    ingest_mod.encoding_hint(console, response.dataset_version, source.csv.encoding or "utf-8")
 
 
 @datasets_app.command("ls")
