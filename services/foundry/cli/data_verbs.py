@@ -12,6 +12,7 @@ from foundry.cli import augment as augment_mod
 from foundry.cli import export as export_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli.console import console, reports_errors
+from foundry.cli.ingest_options import load_recipe, source_overrides
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.settings import load_settings
 
@@ -29,18 +30,35 @@ def ingest(
     files: list[str] = typer.Argument(..., help="FILE or FILE:SPLIT (split: train, validation/dev, test)"),
     name: str = typer.Option(..., "--name", help="dataset name"),
     task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
-    fmt: str = typer.Option(
-        "",
-        "--format",
-        help=f"one of {', '.join(FORMATS)}, or hf (FILEs are save_to_disk folders); default: from the file name",
-    ),
-    recipe: Path | None = typer.Option(None, help="ingest recipe (YAML or JSON; IngestRecipe fields)"),
+    overrides |= source_overrides(
+        fields=field,
+        id_field=id_field,
+        split_field=split_field,
+        delimiter=delimiter,
+        has_header=header,
+        quote=quote,
+        encoding=encoding,
+    )
+    if fmt and fmt not in FORMATS:
+        raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    ingest_recipe, source = load_recipe(recipe, overrides)
+    response = ingest_mod.upload(
+        settings,
+        console,
+        [ingest_mod.FileArg.parse(f) for f in files],
+        name=name,
+        task=ingest_mod.parse_task(task),
+        fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
+        recipe=ingest_recipe,
+        source=source,
+    )
     policy: str = typer.Option("", help="reject-file (default) or drop-row"),
     pii: bool = typer.Option(False, help="mask personal data"),
     seed: int | None = typer.Option(None, help="split seed"),
     plot: Path | None = typer.Option(None, help="write the label distribution plot here (PNG)"),
 ) -> None:
-    """Upload files to the ingestion service and show the new version's statistics."""
+    """Upload files to the ingestion service and show the new version's statistics. Flags override
+    the recipe's values."""
     settings = load_settings()
     overrides: dict[str, object] = {}
     if policy:
@@ -49,8 +67,18 @@ def ingest(
         overrides["pii.enabled"] = True
     if seed is not None:
         overrides["split.seed"] = seed
+    overrides |= source_overrides(
+        fields=field,
+        id_field=id_field,
+        split_field=split_field,
+        delimiter=delimiter,
+        has_header=header,
+        quote=quote,
+        encoding=encoding,
+    )
     if fmt and fmt not in FORMATS and fmt != export_mod.HF_FORMAT:
-        raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}, hf")
+    ingest_recipe, source = load_recipe(recipe, overrides)
     with ExitStack() as stack:
         if fmt == export_mod.HF_FORMAT:
             files, fmt = stack.enter_context(export_mod.staged_hf(files)), "parquet"
@@ -61,12 +89,14 @@ def ingest(
             name=name,
             task=ingest_mod.parse_task(task),
             fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
-            recipe=ingest_mod.load_recipe(recipe, overrides),
+            recipe=ingest_recipe,
+            source=source,
         )
     ingest_mod.response_summary(console, response)
     written = ingest_mod.show(console, response.dataset_version, plot)
     if written:
         console.print(f"plot: {written}")
+    ingest_mod.encoding_hint(console, response.dataset_version, source.csv.encoding or "utf-8")
 
 
 @datasets_app.command("ls")

@@ -24,6 +24,7 @@ from foundry.cli import infer as infer_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli import label_demo
 from foundry.cli import stack as stack_mod
+from foundry.cli.ingest_options import load_recipe
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.hashing import content_sha256
 from foundry.runtime.objectstore import ObjectStore
@@ -101,7 +102,7 @@ def _ingest_wnut17(settings: Settings, console: Console) -> str:
         name="wnut17",
         task=ingest_mod.parse_task("ner"),
         fmt=ingest_mod.FORMAT_CONLL,
-        recipe=ingest_mod.load_recipe(None, {"pii.enabled": True}),
+        recipe=load_recipe(None, {"pii.enabled": True})[0],
     )
     ingest_mod.response_summary(console, response)
     plot = ingest_mod.show(

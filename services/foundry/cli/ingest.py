@@ -6,9 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import (
@@ -68,27 +66,6 @@ def parse_task(task: str) -> task_pb2.Task.ValueType:
     return TASKS[task]
 
 
-def load_recipe(path: Path | None, overrides: dict[str, Any]) -> ingest_recipe_pb2.IngestRecipe:
-    """A recipe from YAML or JSON (the IngestRecipe message's fields), with CLI overrides on top."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = yaml.safe_load(path.read_text()) or {}
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    recipe = ingest_recipe_pb2.IngestRecipe()
-    try:
-        json_format.ParseDict(data, recipe)
-    except json_format.ParseError as exc:
-        raise InvalidArgumentError(
-            f"bad recipe: {exc}", violations=[FieldViolation("--recipe", str(exc))]
-        ) from exc
-    return recipe
-
-
 def upload(
     settings: Settings,
     console: Console,
@@ -104,7 +81,8 @@ def upload(
     spec = ingest_recipe_pb2.SourceSpec()
     if source is not None:
         spec.CopyFrom(source)
-    spec.format = fmt
+    if fmt != ingest_recipe_pb2.FORMAT_UNSPECIFIED:
+        spec.format = fmt  # else the source's own (a recipe's source.format), else detected
     header = ingestion_service_pb2.UploadHeader(dataset_name=name, task=task, source=spec, recipe=recipe)
     for f in files:
         header.files.add(
@@ -249,6 +227,16 @@ def response_summary(console: Console, response: ingestion_service_pb2.UploadRes
         f"[green]{state}[/green] {v.name}@{v.version_id[:12]}: {v.counts.total:,} rows in "
         f"{response.report.wall_time_s:.1f}s"
     )
+
+
+def encoding_hint(console: Console, version: dataset_pb2.DatasetVersion, encoding: str) -> None:
+    """Name the flag to use when rows were dropped because they did not decode."""
+    bad = sum(s.drop_reasons.get("bad_encoding", 0) for s in version.statistics.steps)
+    if bad:
+        console.print(
+            f"[yellow]{bad:,} row(s) were not valid {encoding}[/yellow]: if the file is in another "
+            "encoding, name it with --encoding (e.g. --encoding latin-1 or --encoding cp1252)"
+        )
 
 
 def dump_json(version: dataset_pb2.DatasetVersion) -> str:

@@ -33,6 +33,7 @@ from foundry.cli.label_args import (
     model_ref,
     read_lines,
 )
+from foundry.cli.label_crowd import CrowdOptions, import_crowd
 from foundry.cli.label_views import (
     agreement_tables,
     issues_table,
@@ -163,17 +164,38 @@ def submit(
 @reports_errors
 def import_(
     project_id: str = typer.Argument(...),
-    path: Path = typer.Argument(..., help="a Label Studio JSON export or a CoNLL file"),
-    annotator: str = typer.Option(..., help="store the work as this annotator's"),
-    fmt: str = typer.Option("", "--format", help="label-studio or conll (default: from the file name)"),
+    path: Path = typer.Argument(..., help="a Label Studio JSON export, a CoNLL file or a crowd CSV"),
+    annotator: str = typer.Option("", help="store the work as this annotator's (a crowd CSV: its column)"),
+    fmt: str = typer.Option(
+        "", "--format", help="label-studio, conll or crowd-csv (default: .json, .csv, else conll)"
+    ),
     match: str = typer.Option("auto", help="match records to items by id, text, or auto"),
+    item_column: str = typer.Option("item", help="crowd CSV: the column with the item, as you know it"),
+    annotator_column: str = typer.Option("annotator", help="crowd CSV: the column with the annotator"),
+    label_column: str = typer.Option("label", help="crowd CSV: the column with the label (multi-label: a|b)"),
+    item_key: str = typer.Option(
+        "id", help="crowd CSV: the item column is the example's id, meta.FIELD or text"
+    ),
+    delimiter: str = typer.Option("", help="crowd CSV delimiter (default: tab for .tsv, else ,)"),
+    encoding: str = typer.Option("utf-8", help="crowd CSV text encoding, e.g. latin-1"),
 ) -> None:
-    """Import existing human work as a named annotator's annotations."""
-    chosen = fmt or ("label-studio" if path.suffix.lower() == ".json" else "conll")
+    """Import existing human work: one annotator's (Label Studio JSON, CoNLL), or a crowd CSV of
+    (item, annotator, label) rows with any number of annotators."""
+    chosen = fmt or {".json": "label-studio", ".csv": "crowd-csv"}.get(path.suffix.lower(), "conll")
+    if chosen not in (*FORMATS, "crowd-csv"):
+        raise bad("--format", f"{chosen!r} is not one of {', '.join(FORMATS)}, crowd-csv")
+    if chosen == "crowd-csv":
+        options = CrowdOptions(
+            item_column, annotator_column, label_column, item_key, annotator, delimiter, encoding
+        )
+        import_crowd(load_settings(), console, project_id, path, options)
+        return
+    if not annotator:
+        raise bad("--annotator", f"--annotator names whose work a {chosen} import is")
     header = pb.ImportAnnotationsHeader(
         project_id=project_id,
         annotator=annotator,
-        format=choice(FORMATS, chosen, "--format"),
+        format=FORMATS[chosen],
         match=choice(MATCHES, match, "--match"),
     )
     with _client() as client:

@@ -33,6 +33,16 @@ class _SkipRecord(Exception):
         self.bad = bad
 
 
+def _described(bad: BadLine, options: CsvOptions) -> str:
+    """A bad line's description; one that did not decode also names the option to set."""
+    if bad.reason != "bad_encoding":
+        return bad.description
+    return (
+        f"{bad.description}; if the file is not {options.encoding}, name its encoding "
+        "(source.csv.encoding, or --encoding in `foundry ingest`: e.g. latin-1, cp1252)"
+    )
+
+
 class _LineFeed:
     """The lines `csv.reader` consumes, with the line number where the current record began."""
 
@@ -106,7 +116,7 @@ class DelimitedReader(Reader):
                 return
             except _SkipRecord as skip:
                 report.rows_in += 1
-                self.drop(RowError(skip.bad.reason, skip.bad.description), feed.record_line)
+                self.drop(RowError(skip.bad.reason, _described(skip.bad, self._options)), feed.record_line)
                 continue
             except csv.Error as error:
                 feed.next_record()
