@@ -30,28 +30,26 @@ def ingest(
     files: list[str] = typer.Argument(..., help="FILE or FILE:SPLIT (split: train, validation/dev, test)"),
     name: str = typer.Option(..., "--name", help="dataset name"),
     task: str = typer.Option("ner", help="ner, classification, multilabel or chat"),
-    overrides |= source_overrides(
-        fields=field,
-        id_field=id_field,
-        split_field=split_field,
-        delimiter=delimiter,
-        has_header=header,
-        quote=quote,
-        encoding=encoding,
-    )
-    if fmt and fmt not in FORMATS:
-        raise FoundryError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    ingest_recipe, source = load_recipe(recipe, overrides)
-    response = ingest_mod.upload(
-        settings,
-        console,
-        [ingest_mod.FileArg.parse(f) for f in files],
-        name=name,
-        task=ingest_mod.parse_task(task),
-        fmt=FORMATS.get(fmt, ingest_recipe_pb2.FORMAT_UNSPECIFIED),
-        recipe=ingest_recipe,
-        source=source,
-    )
+    fmt: str = typer.Option(
+        "",
+        "--format",
+        help=f"one of {', '.join(FORMATS)}, or hf (FILEs are save_to_disk folders); default: from the file name",
+    ),
+    recipe: Path | None = typer.Option(
+        None, help="ingest recipe (YAML or JSON): IngestRecipe fields, SourceSpec fields under source:"
+    ),
+    field: list[str] = typer.Option(
+        [],
+        "--field",
+        help="KEY=COLUMN (repeatable): KEY is text, label, labels, tokens, tags, spans, messages, "
+        "id, split, group or meta; COLUMN a header name, a 0-based index with --no-header, a JSON key",
+    ),
+    delimiter: str = typer.Option("", help="CSV/TSV delimiter: one character, or tab (\\t), space, comma"),
+    header: bool | None = typer.Option(None, "--header/--no-header", help="whether row 1 names the columns"),
+    quote: str = typer.Option("", help="CSV/TSV quote character, or none"),
+    encoding: str = typer.Option("", help="CSV/TSV text encoding (default utf-8), e.g. latin-1, cp1252"),
+    id_field: str = typer.Option("", help="column with each row's own id (same as --field id=COL)"),
+    split_field: str = typer.Option("", help="column with each row's split (same as --field split=COL)"),
     policy: str = typer.Option("", help="reject-file (default) or drop-row"),
     pii: bool = typer.Option(False, help="mask personal data"),
     seed: int | None = typer.Option(None, help="split seed"),
