@@ -21,10 +21,10 @@ def fullwidth(text: str) -> str:
 
 
 NFKC = NormalizationOptions(unicode_nfkc=True).to_dict()
-#: full-width letters and comma, and "℃" (one code point that NFKC makes two: "°C") before the
-#: entities, so the raw offsets differ from those in the normalized text
-RAW = f"{fullwidth('25')}℃ {fullwidth('alice')} lives in {fullwidth('paris')}\uff0cok"
-NORMALIZED = "25°C alice lives in paris,ok"
+#: full-width letters, comma and digits, "ﬂ" (one code point that NFKC makes two: "fl") before
+#: the place, so its raw offsets differ from those in the normalized text, and "℃" ("°C")
+RAW = f"{fullwidth('alice')} \ufb02ew to {fullwidth('paris')} yesterday\uff0c{fullwidth('25')}℃"
+NORMALIZED = "alice flew to paris yesterday,25°C"
 
 
 def nfkc_model(models: Models) -> ModelVersion:
@@ -47,7 +47,7 @@ async def test_raw_input_is_normalized_like_the_training_data_and_offsets_index_
         )
     raw, ascii_ = response.predictions
     found = {(e.type, e.text, e.start, e.end) for e in raw.entities}
-    assert ("PER", fullwidth("alice"), 4, 9) in found and ("LOC", fullwidth("paris"), 19, 24) in found
+    assert ("PER", fullwidth("alice"), 0, 5) in found and ("LOC", fullwidth("paris"), 13, 18) in found
     for entity in raw.entities:  # offsets are code points into the caller's raw text
         assert RAW[entity.start : entity.end] == entity.text
     # the model saw the same text for both inputs: the same entities with the same scores
