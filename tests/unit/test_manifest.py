@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from foundry import __version__
+from foundry.runtime.convert import manifest_to_pb
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import Task
 from foundry.runtime.manifest import (
@@ -86,3 +89,16 @@ def test_json_round_trip_and_fields() -> None:
         manifest_key("wnut17", "../x")
     with pytest.raises(ValueError):
         DatasetManifest.from_json("[]")
+
+
+def test_normalization_is_recorded_but_not_part_of_the_id() -> None:
+    recorded = {"unicode_nfkc": True, "collapse_whitespace": True, "lowercase": False}
+    m = manifest(normalization=recorded)
+    assert m.version_id == manifest().version_id
+    assert DatasetManifest.from_json(m.to_json()) == m and m.normalization == recorded
+    pb = manifest_to_pb(m)
+    assert pb.HasField("normalization") and pb.normalization.unicode_nfkc
+    older = json.loads(manifest().to_json())
+    del older["normalization"]  # a manifest written before normalization was recorded
+    assert DatasetManifest.from_json(json.dumps(older)).normalization is None
+    assert not manifest_to_pb(manifest()).HasField("normalization")

@@ -172,6 +172,7 @@ class AugmentationCore:
             parents=[manifest.ref],
             recipe={**recipe.record(), "parent": str(manifest.ref)},
             statistics=statistics(rows, result, len(augmenter.sources(examples))),
+            normalization=manifest.normalization,
         )
         return AugmentOutcome(
             written, result, written.version_id not in existed, time.perf_counter() - started

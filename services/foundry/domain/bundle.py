@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from foundry.domain.modelversions import ModelArtifact, ModelVersion, get_model_version
+from foundry.domain.textnorm import NormalizationOptions
 from foundry.runtime.errors import FailedPreconditionError, NotFoundError
 from foundry.runtime.examples import Task
 from foundry.runtime.hashing import file_sha256
@@ -62,6 +63,12 @@ class ModelBundle:
     max_seq_length: int
     multilabel_threshold: float
     manifest: ModelVersion
+
+    @property
+    def normalization(self) -> NormalizationOptions | None:
+        """The text normalization of the data the model was trained on (None: none recorded)."""
+        raw = self.manifest.normalization
+        return None if raw is None else NormalizationOptions.from_dict(raw)
 
     @property
     def ref(self) -> str:

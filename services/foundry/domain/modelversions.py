@@ -15,6 +15,11 @@ content, and each artifact's recorded sha256 against the store's (a HEAD per art
 class precision / recall / F1 / support), `confusion` (per split, classification only) and
 `training` (objective, best step and value, steps, stop reason, seconds, tokens/s, precision).
 
+`normalization` is the text normalization of the dataset version trained on
+(`foundry.domain.textnorm.NormalizationOptions.to_dict`, None when that version recorded none);
+the inference service applies it to raw input. It follows from the dataset version, so it does
+not take part in the id.
+
 `status` is "promoted" (passed the fp32 parity gate) or "rejected" (stored for inspection, with
 `status_reason`); "latest" lookups see promoted versions only.
 """
@@ -104,6 +109,7 @@ class ModelVersion:
     artifacts: list[ModelArtifact]
     status: str
     status_reason: str = ""
+    normalization: dict[str, bool] | None = None
     code_version: str = __version__
     created_at: str = field(default_factory=utc_now_iso)
 
@@ -135,6 +141,7 @@ class ModelVersion:
             "artifacts": [a.to_dict() for a in self.artifacts],
             "status": self.status,
             "status_reason": self.status_reason,
+            "normalization": self.normalization,
             "code_version": self.code_version,
             "created_at": self.created_at,
         }
@@ -155,9 +162,16 @@ class ModelVersion:
             artifacts=[ModelArtifact.from_dict(a) for a in data["artifacts"]],
             status=str(data["status"]),
             status_reason=str(data.get("status_reason", "")),
+            normalization=_normalization(data.get("normalization")),
             code_version=str(data.get("code_version", "")),
             created_at=str(data.get("created_at", "")),
         )
+
+
+def _normalization(raw: Any) -> dict[str, bool] | None:
+    if raw is None:
+        return None
+    return {str(key): bool(value) for key, value in dict(raw).items()}
 
 
 def model_prefix(name: str) -> str:

@@ -15,7 +15,8 @@ apart. Entity types may contain "-" ("I-creative-work" is type "creative-work").
 
 Mentions are read leniently (an "I-X" that does not continue an X mention starts one), as
 seqeval's lenient mode reads them. Spans are char offsets `[start, end)` into a text: by default
-the text that the tokens make when joined by single spaces (Python `str` indices); `spans_at`
+the text that the tokens make (`foundry.domain.textjoin`: single spaces, none around CJK
+characters; Python `str` indices); `spans_at`
 and `tags_at` take any token offsets (a labeling item's own text). Tags are parsed through a
 small cache, since a dataset has few distinct tags and these functions run on every NER row.
 """
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from foundry.domain.formats import TagScheme
+from foundry.domain.textjoin import join_tokens, join_with_offsets
 from foundry.runtime.examples import Span
 
 OUTSIDE = "O"
@@ -285,27 +287,17 @@ def spans_at(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[Sp
     return [Span(offsets[start][0], offsets[end - 1][1], type_) for start, end, type_ in mentions(tags)]
 
 
-def joined_offsets(tokens: Sequence[str]) -> list[tuple[int, int]]:
-    """Char offsets of each token in the text that `tokens` make when joined by single spaces."""
-    out: list[tuple[int, int]] = []
-    position = 0
-    for token in tokens:
-        out.append((position, position + len(token)))
-        position += len(token) + 1
-    return out
-
-
 def spans_from_tags(tokens: Sequence[str], tags: Sequence[str]) -> tuple[str, list[Span]]:
-    """The text (tokens joined by single spaces) and the spans that IOB2 `tags` denote.
+    """The text (`foundry.domain.textjoin.join_tokens`) and the spans that IOB2 `tags` denote.
 
     Lenient: an "I-X" that does not continue an X entity starts a new one.
     """
-    text = " ".join(tokens)
     if tags.count(OUTSIDE) == len(tags):
-        return text, []
+        return join_tokens(tokens), []
     if len(tokens) != len(tags):
         raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
-    return text, spans_at(joined_offsets(tokens), tags)
+    text, offsets = join_with_offsets(tokens)
+    return text, spans_at(offsets, tags)
 
 
 def tags_from_spans(text: str, spans: Sequence[Span]) -> tuple[list[str], list[str]]:

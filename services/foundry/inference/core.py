@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from foundry.domain.bundle import ModelBundle, Variant, fetch_bundle
 from foundry.domain.modelversions import get_model_version
+from foundry.domain.textjoin import join_tokens
 from foundry.inference.admission import InFlightLimit
 from foundry.inference.batcher import Batcher
 from foundry.inference.decode import Prediction, classification, entities, sigmoid, softmax
@@ -182,7 +183,10 @@ class InferenceCore:
                 reason="BUNDLE_INCONSISTENT",
             )
         encoder = Encoder(
-            bundle.tokenizer_path, bundle.max_seq_length, self.settings.inference_window_stride_tokens
+            bundle.tokenizer_path,
+            bundle.max_seq_length,
+            self.settings.inference_window_stride_tokens,
+            bundle.normalization,
         )
         model.warm_up()
         return bundle, model, encoder
@@ -326,7 +330,7 @@ class InferenceCore:
 def _encode(encoder: Encoder, item: PredictInput, token_task: bool) -> Encoded:
     if token_task:
         return encoder.words(item.tokens) if item.tokens is not None else encoder.text(item.text or "")
-    return encoder.sequence(" ".join(item.tokens) if item.tokens is not None else item.text or "")
+    return encoder.sequence(join_tokens(item.tokens) if item.tokens is not None else item.text or "")
 
 
 def _decode(

@@ -1,5 +1,11 @@
 """Text → model rows with the `tokenizers` library, offsets kept, long inputs read in windows.
 
+Normalization. A model whose training data recorded a text normalization (`NormalizationOptions`,
+from its model version) gets its input normalized the same way first (`foundry.domain.textnorm`):
+raw text as a whole, pre-tokenized input word by word. Offsets still index the caller's
+original text: each normalized character knows the span of the input it came from
+(`normalize_mapped`), so a word's span is mapped back even where normalization changed lengths.
+
 Words. Pre-tokenized input is encoded exactly as training encoded it (`is_pretokenized`): the
 words joined by single spaces form the text that entity offsets index into. Raw text is encoded
 as is; its words are the tokenizer's own pre-tokenization (BERT: split at whitespace and
@@ -24,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
+
+from foundry.domain.textnorm import NormalizationOptions, TextNormalizer, normalize_mapped, original_span
 
 IntArray = npt.NDArray[np.int64]
 
@@ -53,7 +61,14 @@ class Encoded:
 class Encoder:
     """Encodes inputs for one model; thread-safe (the tokenizer is used read-only)."""
 
-    def __init__(self, tokenizer_path: Path, max_seq_length: int, stride_tokens: int) -> None:
+    def __init__(
+        self,
+        tokenizer_path: Path,
+        max_seq_length: int,
+        stride_tokens: int,
+        normalization: NormalizationOptions | None = None,
+    ) -> None:
+        self.normalizer = None if normalization is None else TextNormalizer(normalization)
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.no_padding()
         tokenizer.no_truncation()
@@ -72,19 +87,28 @@ class Encoder:
     # --- token classification -----------------------------------------------------------------
 
     def words(self, words: Sequence[str]) -> Encoded:
-        """Pre-tokenized words; offsets index `" ".join(words)`."""
+        """Pre-tokenized words (each normalized for the model); offsets index `" ".join(words)`."""
         spans, start = [], 0
         for word in words:
             spans.append((start, start + len(word)))
             start += len(word) + 1
-        encoding = self.tokenizer.encode(list(words), is_pretokenized=True, add_special_tokens=False)
+        normalize = self.normalizer
+        model_words = list(words) if normalize is None else [normalize(word) for word in words]
+        encoding = self.tokenizer.encode(model_words, is_pretokenized=True, add_special_tokens=False)
         word_ids = np.array([-1 if w is None else w for w in encoding.word_ids], np.int64)
         return self._word_windows(" ".join(words), spans, np.array(encoding.ids, np.int64), word_ids)
 
     def text(self, text: str) -> Encoded:
-        """Raw text; words are the tokenizer's pre-tokenization, spans index `text` itself."""
-        encoding = self.tokenizer.encode(text, add_special_tokens=False)
-        spans, word_ids = _raw_words(encoding)
+        """Raw text; words are the tokenizer's pre-tokenization (of the normalized text), spans
+        index `text` itself."""
+        if self.normalizer is None:
+            encoding = self.tokenizer.encode(text, add_special_tokens=False)
+            spans, word_ids = _raw_words(encoding)
+        else:
+            normalized, mapping = normalize_mapped(self.normalizer, text)
+            encoding = self.tokenizer.encode(normalized, add_special_tokens=False)
+            spans, word_ids = _raw_words(encoding)
+            spans = [original_span(mapping, start, end) for start, end in spans]
         return self._word_windows(text, spans, np.array(encoding.ids, np.int64), word_ids)
 
     def _word_windows(
@@ -127,8 +151,9 @@ class Encoder:
     # --- classification ------------------------------------------------------------------------
 
     def sequence(self, text: str) -> Encoded:
-        """A whole text for classification: one window, or overlapping token windows."""
-        ids = np.array(self.tokenizer.encode(text, add_special_tokens=False).ids, np.int64)
+        """A whole text for classification (normalized): one window, or overlapping token windows."""
+        model_text = text if self.normalizer is None else self.normalizer(text)
+        ids = np.array(self.tokenizer.encode(model_text, add_special_tokens=False).ids, np.int64)
         step = self.budget - self.stride
         starts = range(0, max(len(ids) - self.stride, 1), step) if len(ids) > self.budget else [0]
         windows = []

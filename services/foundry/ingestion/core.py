@@ -319,6 +319,7 @@ class IngestionCore:
             label_set=result.label_set,
             recipe=spec.recipe_record(),
             statistics=result.statistics,
+            normalization=spec.recipe.normalization.to_dict(),
         )
 
     def preview(self, spec: IngestSpec, data: bytes, limit: int) -> PreviewOutcome:

@@ -1,10 +1,7 @@
-"""Text normalization (step "normalize"): NFKC, control characters, whitespace, width, script, case.
+"""Text normalization step ("normalize"): `foundry.domain.textnorm` applied to every row.
 
-Per `NormalizationOptions`, in this order: control characters removed (C0/C1 controls that are
-not whitespace, and the invisible U+00AD, U+200B, U+2060, U+FEFF), Unicode NFKC, full-width to
-half-width (U+FF01..U+FF5E and the ideographic space U+3000; NFKC already does this, so it only
-matters with NFKC off), traditional to simplified Chinese (OpenCC "t2s"), lowercase, and
-whitespace collapsed (runs become one space, the ends are stripped).
+The string normalization itself (NFC or NFKC, control characters, whitespace, width, script,
+case) lives in `foundry.domain.textnorm`, which the inference service applies to raw input too.
 
 - Text classification: the text.
 - Token classification: each token. A token that becomes empty is removed with its tag; a token
@@ -20,96 +17,13 @@ precompiled regex, so clean ASCII data costs one check per row.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable
 from dataclasses import replace
 
 from foundry.domain.steps import Step
 from foundry.domain.tags import TagError, parse_tag, repair_iob2, spans_from_tags
-from foundry.ingestion.options import NormalizationOptions
-from foundry.runtime.errors import FailedPreconditionError
+from foundry.domain.textjoin import join_tokens
+from foundry.domain.textnorm import NormalizationOptions, TextNormalizer
 from foundry.runtime.examples import ChatMessage, Example, Task
-
-#: controls that are not whitespace, and invisible format characters
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff]+")
-#: ASCII characters that make a text need work: controls, whitespace other than " ", capitals
-_ASCII_CONTROL = "\x00-\x08\x0e-\x1b\x7f"
-_ASCII_ODD_SPACE = "\t\n\r\x0b\x0c\x1c-\x1f"
-_ASCII_ODD_CHAT_SPACE = "\t\r\x0b\x0c\x1c-\x1f"
-_CHAT_INNER = re.compile(r"(?<=\S)(?:[^\S\n]{2,}|[^\S\n ])(?=\S)")
-_CHAT_TRAILING = re.compile(r"[^\S\n]+(?=\n)")
-_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-
-
-def _opencc_t2s() -> Callable[[str], str]:
-    try:
-        import opencc
-    except ImportError:
-        raise FailedPreconditionError(
-            "traditional_to_simplified needs the opencc package, which this server lacks",
-            reason="OPENCC_MISSING",
-        ) from None
-    converter = opencc.OpenCC("t2s")
-    convert: Callable[[str], str] = converter.convert
-    return convert
-
-
-class TextNormalizer:
-    """A string → its normalized form, per `options`; `keep_newlines` for chat content."""
-
-    def __init__(self, options: NormalizationOptions, *, keep_newlines: bool = False) -> None:
-        self._options = options
-        self._keep_newlines = keep_newlines
-        odd = ""
-        if options.strip_control_chars:
-            odd += _ASCII_CONTROL
-        if options.collapse_whitespace:
-            odd += _ASCII_ODD_CHAT_SPACE if keep_newlines else _ASCII_ODD_SPACE
-        if options.lowercase:
-            odd += "A-Z"
-        self._odd_char = re.compile(f"[{odd}]") if odd else None
-        self._collapse = options.collapse_whitespace
-        self._t2s = _opencc_t2s() if options.traditional_to_simplified else None
-
-    def is_clean(self, text: str) -> bool:
-        """Whether `text` is ASCII that normalization leaves as it is (a fast, partial test).
-
-        One `isascii`, one search for a character class, and substring tests: no alternation
-        regex, which would try each branch at every position.
-        """
-        if not text.isascii() or (self._odd_char is not None and self._odd_char.search(text)):
-            return False
-        if self._collapse and text:
-            if "  " in text or text[0] == " " or text[-1] == " ":
-                return False
-            if self._keep_newlines and (" \n" in text or text[0] == "\n" or text[-1] == "\n"):
-                return False
-        return True
-
-    def __call__(self, text: str) -> str:
-        if self.is_clean(text):
-            return text
-        options = self._options
-        if options.strip_control_chars:
-            text = _CONTROL.sub("", text)
-        if options.unicode_nfkc:
-            text = unicodedata.normalize("NFKC", text)
-        elif options.fullwidth_to_halfwidth and not text.isascii():
-            text = text.translate(_FULLWIDTH)
-        if self._t2s is not None and not text.isascii():
-            text = self._t2s(text)
-        if options.lowercase:
-            text = text.lower()
-        if options.collapse_whitespace:
-            text = self._collapse_lines(text) if self._keep_newlines else " ".join(text.split())
-        return text
-
-    @staticmethod
-    def _collapse_lines(text: str) -> str:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        text = _CHAT_TRAILING.sub("", _CHAT_INNER.sub(" ", text))
-        return text.strip()
 
 
 class NormalizeStep(Step):
@@ -151,7 +65,7 @@ class NormalizeStep(Step):
         tokens, tags = example.tokens, example.tags
         assert tokens is not None
         normalize = self._text
-        joined = example.text if example.text is not None else " ".join(tokens)
+        joined = example.text if example.text is not None else join_tokens(tokens)
         if normalize.is_clean(joined) and "" not in tokens:
             return example
         if tags is not None and len(tags) != len(tokens):
@@ -187,7 +101,7 @@ class NormalizeStep(Step):
         counters["tokens_removed"] += removed
         counters["tokens_split"] += split
         if new_tags is None:
-            return replace(example, tokens=new_tokens, text=" ".join(new_tokens))
+            return replace(example, tokens=new_tokens, text=join_tokens(new_tokens))
         if removed:
             new_tags, repaired = repair_iob2(new_tags)
             counters["tags_repaired"] += repaired

@@ -1,4 +1,5 @@
-"""Domain forms of the ingest recipe (ingest_recipe.proto); the source spec is `foundry.domain.formats`.
+"""Domain forms of the ingest recipe (ingest_recipe.proto); the source spec is `foundry.domain.formats`,
+the normalization options `foundry.domain.textnorm` (inference applies them too).
 
 One frozen dataclass per proto message, with the same field names and the proto's documented
 defaults filled in, so that pb ⇄ domain conversion is mechanical: a proto `optional` field that is
@@ -25,6 +26,7 @@ from typing import TypeVar
 
 from foundry.domain.dedup.content import ChatDedupScope
 from foundry.domain.formats import ValidationOptions, ValidationPolicy, raise_if_violations
+from foundry.domain.textnorm import NormalizationOptions
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 
 E = TypeVar("E", bound=StrEnum)
@@ -104,18 +106,6 @@ def enum_to_proto_name(member: StrEnum) -> str:
 
 
 # --- recipe -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizationOptions:
-    """Text normalization; tokens and tags stay aligned."""
-
-    unicode_nfkc: bool = True
-    collapse_whitespace: bool = True
-    strip_control_chars: bool = True
-    fullwidth_to_halfwidth: bool = True
-    traditional_to_simplified: bool = False
-    lowercase: bool = False
 
 
 @dataclass(frozen=True, slots=True)

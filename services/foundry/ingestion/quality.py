@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 
 from foundry.domain.steps import RowViolation, Step
+from foundry.domain.textjoin import join_tokens
 from foundry.ingestion.langid import LanguageIdentifier, Py3LangidIdentifier
 from foundry.ingestion.options import QualityFilters
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -38,7 +39,7 @@ _ALLOWED_CONTROLS = frozenset("\t\n\r")
 def row_text(example: Example) -> tuple[str, str]:
     """The text a row is judged by, and the field it comes from."""
     if example.tokens is not None:
-        return " ".join(example.tokens), "tokens"
+        return join_tokens(example.tokens), "tokens"
     if example.messages is not None:
         return "\n".join(message.content for message in example.messages), "messages"
     return example.text or "", "text"

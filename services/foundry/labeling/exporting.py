@@ -84,6 +84,9 @@ class Exporting:
             parents=[VersionRef(project.dataset.name, project.dataset.version_id)],
             recipe=recipe,
             statistics=stats,
+            normalization=datasets.get_manifest(
+                self.projects.objects, project.dataset.name, project.dataset.version_id
+            ).normalization,
         )
         return ExportOutcome(manifest, len(out), low, unlabeled)
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from foundry.domain.tags import TagError, joined_offsets, repair_iob2, spans_at, tag_set, tags_at
+from foundry.domain.tags import TagError, repair_iob2, spans_at, tag_set, tags_at
+from foundry.domain.textjoin import join_tokens, joined_offsets
 from foundry.labeling.annotations import Annotation, Source, is_model, is_rule
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Span, Split, Task
@@ -89,9 +90,9 @@ def check_known_annotator(project: Project, annotator: str, source: Source, fiel
 
 
 def item_text(example: Example) -> str:
-    """The text spans point into: the example's text, or its tokens joined by spaces when it
-    has none (token-only records, as CoNLL gives them)."""
-    return example.text or " ".join(example.tokens or [])
+    """The text spans point into: the example's text, or the text its tokens make
+    (`foundry.domain.textjoin`) when it has none (token-only records, as CoNLL gives them)."""
+    return example.text or join_tokens(example.tokens or [])
 
 
 def token_offsets(example: Example) -> list[tuple[int, int]]:

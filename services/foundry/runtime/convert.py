@@ -205,6 +205,9 @@ def manifest_to_pb(manifest: DatasetManifest, *, full: bool = True) -> dataset_p
     recipe.update(manifest.recipe)
     pb.recipe.CopyFrom(recipe)
     pb.created_at.FromDatetime(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")))
+    if manifest.normalization is not None:
+        json_format.ParseDict(manifest.normalization, pb.normalization, ignore_unknown_fields=True)
+        pb.normalization.SetInParent()
     if full and manifest.statistics:
         json_format.ParseDict(_without_nulls(manifest.statistics), pb.statistics, ignore_unknown_fields=True)
     return pb

@@ -63,12 +63,14 @@ def write_dataset_version(
     parents: Sequence[VersionRef] = (),
     recipe: Mapping[str, Any] | None = None,
     statistics: Mapping[str, Any] | None = None,
+    normalization: Mapping[str, bool] | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> DatasetManifest:
     """Write `examples` as a new version of dataset `name` and return its manifest.
 
     `recipe` (JSON-able) says how the rows were made; its canonical hash joins the version id.
-    `statistics` (JSON-able) are stored as given. If a version with the same content already
+    `statistics` (JSON-able) are stored as given; `normalization` records how the text was
+    normalized (None: not recorded). If a version with the same content already
     exists, nothing is written and its stored manifest is returned (with its own statistics).
     """
     batch_rows = min(DEFAULT_BATCH_ROWS, max(shard_rows, 1))
@@ -82,6 +84,7 @@ def write_dataset_version(
         parents=parents,
         recipe=recipe,
         statistics=statistics,
+        normalization=normalization,
         shard_rows=shard_rows,
     )
 
@@ -102,6 +105,7 @@ def write_dataset_version_batches(
     parents: Sequence[VersionRef] = (),
     recipe: Mapping[str, Any] | None = None,
     statistics: Mapping[str, Any] | None = None,
+    normalization: Mapping[str, bool] | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> DatasetManifest:
     """`write_dataset_version` for rows that are already Arrow record batches of `EXAMPLE_SCHEMA`
@@ -151,6 +155,7 @@ def write_dataset_version_batches(
         parents=list(parents),
         recipe=recipe_dict,
         recipe_hash=recipe_hash,
+        normalization=None if normalization is None else dict(normalization),
     )
     store.put_bytes(key, manifest.to_json().encode("utf-8"), content_type="application/json")
     return manifest

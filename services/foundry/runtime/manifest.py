@@ -142,6 +142,9 @@ class DatasetManifest:
     parents: list[VersionRef]
     recipe: dict[str, Any]
     recipe_hash: str
+    #: the text normalization applied (`foundry.domain.textnorm.NormalizationOptions.to_dict`);
+    #: None when none was recorded. Decided by the recipe and the parents, so not in the id.
+    normalization: dict[str, bool] | None = None
     code_version: str = __version__
     created_at: str = field(default_factory=utc_now_iso)
 
@@ -189,9 +192,18 @@ class DatasetManifest:
             parents=[VersionRef(str(p["name"]), str(p["version_id"])) for p in raw["parents"]],
             recipe=dict(raw["recipe"]),
             recipe_hash=str(raw["recipe_hash"]),
+            normalization=_normalization(raw.get("normalization")),
             code_version=str(raw["code_version"]),
             created_at=str(raw["created_at"]),
         )
+
+
+def _normalization(raw: Any) -> dict[str, bool] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("normalization must be a JSON object")
+    return {str(key): bool(value) for key, value in raw.items()}
 
 
 __all__ = [

@@ -213,6 +213,11 @@ def model_version_to_pb(version: ModelVersion) -> model_pb2.ModelVersion:
                 )
     if version.parity is not None:
         message.parity.CopyFrom(parity_to_pb(version.parity))
+    if version.normalization is not None:
+        for key, value in version.normalization.items():
+            if key in message.normalization.DESCRIPTOR.fields_by_name:
+                setattr(message.normalization, key, value)
+        message.normalization.SetInParent()
     for artifact in version.artifacts:
         added = message.artifacts.add(path=artifact.path)
         added.ref.key = artifact.key

@@ -67,9 +67,15 @@ def cls_examples() -> list[Example]:
 
 
 def train(
-    store: ObjectStore, settings: Settings, work: Path, task: Task, dataset: str, epochs: int
+    store: ObjectStore,
+    settings: Settings,
+    work: Path,
+    task: Task,
+    dataset: str,
+    epochs: int,
+    normalization: dict[str, bool] | None = None,
 ) -> ModelVersion:
-    manifest = store_dataset(store, task, dataset)
+    manifest = store_dataset(store, task, dataset, normalization)
     spec = JobSpec(
         task=task,
         base_model=BaseModelRef("imported", "tiny-bert"),
@@ -87,10 +93,16 @@ def train(
     return version
 
 
-def store_dataset(store: ObjectStore, task: Task, name: str):  # type: ignore[no-untyped-def]
+def store_dataset(store: ObjectStore, task: Task, name: str, normalization: dict[str, bool] | None = None):  # type: ignore[no-untyped-def]
+    """The dataset version of `task`; `normalization` is recorded as how its text was normalized
+    (its examples are stable under NFC and NFKC alike)."""
     if task is Task.TOKEN_CLASSIFICATION:
-        return write_dataset_version(store, name, task, ner_examples(), label_set=["LOC", "PER"])
-    return write_dataset_version(store, name, task, cls_examples(), label_set=["neg", "pos"])
+        return write_dataset_version(
+            store, name, task, ner_examples(), label_set=["LOC", "PER"], normalization=normalization
+        )
+    return write_dataset_version(
+        store, name, task, cls_examples(), label_set=["neg", "pos"], normalization=normalization
+    )
 
 
 @pytest.fixture(scope="session")

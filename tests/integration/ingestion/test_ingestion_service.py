@@ -110,6 +110,10 @@ async def test_upload_wnut17_files_with_their_splits_then_read_back(service: tup
         and 0 < version.counts.test <= 100
     )
     assert version.counts.unassigned == 0
+    # the default normalization is recorded: NFC (not NFKC), whitespace and controls cleaned
+    assert version.HasField("normalization")
+    assert not version.normalization.unicode_nfkc and not version.normalization.fullwidth_to_halfwidth
+    assert version.normalization.collapse_whitespace and version.normalization.strip_control_chars
     assert set(version.label_set) <= {
         "person",
         "location",

@@ -13,12 +13,11 @@ import pytest
 from foundry.domain.base_models import import_base_model
 from foundry.domain.dedup.content import ChatDedupScope
 from foundry.domain.formats import Format, SourceSpec
+from foundry.domain.textnorm import NormalizationOptions, TextNormalizer
 from foundry.ingestion.core import IngestionCore, IngestSpec
-from foundry.ingestion.normalize import TextNormalizer
 from foundry.ingestion.options import (
     DedupOptions,
     IngestRecipe,
-    NormalizationOptions,
     PiiOptions,
     StatisticsOptions,
 )
@@ -33,7 +32,7 @@ from helpers.training_models import chat_examples, tiny_causal_lm
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "chat"
 EXAMPLES = chat_examples(FIXTURES / "wnut17_chat.jsonl")
-#: what ingestion's default normalization makes of a message (NFKC, whitespace; newlines kept)
+#: what ingestion's default normalization makes of a message (NFC, whitespace; newlines kept)
 NORMALIZE = TextNormalizer(NormalizationOptions(), keep_newlines=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from foundry.domain.formats import SourceSpec
 from foundry.domain.readers import open_reader
 from foundry.domain.tags import is_valid_iob2, spans_from_tags
-from foundry.ingestion.normalize import NormalizeStep, TextNormalizer
-from foundry.ingestion.options import NormalizationOptions
+from foundry.domain.textjoin import join_tokens
+from foundry.domain.textnorm import NormalizationOptions, TextNormalizer
+from foundry.ingestion.normalize import NormalizeStep
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Task
 
@@ -22,12 +24,14 @@ def fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+#: the compatibility normalization (not the default): folds full-width forms, ligatures, the full-width comma U+FF0C
+NFKC = NormalizationOptions(unicode_nfkc=True)
 WNUT_TRAIN = Path(__file__).resolve().parents[3] / "examples" / "data" / "wnut17" / "wnut17train.conll"
 
 
 def ner(tokens: list[str], tags: list[str] | None) -> Example:
     if tags is None:
-        return Example(id="n", tokens=tokens, text=" ".join(tokens), provenance=Provenance("f", 1))
+        return Example(id="n", tokens=tokens, text=join_tokens(tokens), provenance=Provenance("f", 1))
     text, spans = spans_from_tags(tokens, tags)
     return Example(id="n", tokens=tokens, tags=tags, text=text, spans=spans, provenance=Provenance("f", 1))
 
@@ -47,22 +51,36 @@ def normalize_one(
 @pytest.mark.parametrize(
     ("raw", "clean"),
     [
-        (fullwidth("Hello,\u3000world!123"), "Hello, world!123"),  # full width and the ideographic space
         ("a\u00a0b  c\t\nd ", "a b c d"),
         ("x\u200by\x01z\u00ad\x7f", "xyz"),  # controls and invisible characters
         ("\ufeffBOM", "BOM"),
-        ("ﬁne café", "fine café"),  # NFKC ligature; composed é kept
-        ("ｶﾀｶﾅ", "カタカナ"),  # half-width katakana become full width (NFKC)
         ("   ", ""),
         ("already clean", "already clean"),
+        ("温度２５℃\uff0c很热。", "温度２５℃\uff0c很热。"),  # CJK punctuation, symbols and full width kept
+        ("ﬁne cafe\u0301", "ﬁne café"),  # NFC: composed, the ligature kept
+        ("你好\uff0c\u3000世界", "你好\uff0c 世界"),  # the ideographic space is whitespace
     ],
 )
 def test_default_rules(raw: str, clean: str) -> None:
     assert TextNormalizer(NormalizationOptions())(raw) == clean
 
 
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        (fullwidth("Hello,\u3000world!123"), "Hello, world!123"),  # full width and the ideographic space
+        ("ﬁne café", "fine café"),  # NFKC ligature; composed é kept
+        ("ｶﾀｶﾅ", "カタカナ"),  # half-width katakana become full width (NFKC)
+        ("温度25℃\uff0c很热", "温度25°C,很热"),
+    ],
+)
+def test_nfkc_rules(raw: str, clean: str) -> None:
+    assert TextNormalizer(NFKC)(raw) == clean
+
+
 def test_fullwidth_without_nfkc_and_each_rule_can_be_turned_off() -> None:
-    assert TextNormalizer(NormalizationOptions(unicode_nfkc=False))(fullwidth("Hi\u3000ﬁ")) == "Hi ﬁ"
+    only_width = NormalizationOptions(unicode_nfkc=False, fullwidth_to_halfwidth=True)
+    assert TextNormalizer(only_width)(fullwidth("Hi\u3000ﬁ")) == "Hi ﬁ"
     off = NormalizationOptions(
         unicode_nfkc=False, collapse_whitespace=False, strip_control_chars=False, fullwidth_to_halfwidth=False
     )
@@ -76,7 +94,7 @@ def test_lowercase() -> None:
 def test_traditional_to_simplified_chinese() -> None:
     pytest.importorskip("opencc")
     normalize = TextNormalizer(NormalizationOptions(traditional_to_simplified=True))
-    assert normalize("漢字簡體轉換\uff0c開放中文") == "汉字简体转换,开放中文"
+    assert normalize("漢字簡體轉換\uff0c開放中文") == "汉字简体转换\uff0c开放中文"
     assert normalize("plain ascii") == "plain ascii"
 
 
@@ -132,7 +150,7 @@ def test_token_with_inner_space_is_split_and_tagged_inside() -> None:
 
 
 def test_unlabeled_tokens_are_normalized_without_tags() -> None:
-    out, _ = normalize_one(ner([fullwidth("Hi"), "\u200b", "there"], None))
+    out, _ = normalize_one(ner([fullwidth("Hi"), "\u200b", "there"], None), NFKC)
     assert (out.tokens, out.tags, out.text, out.spans) == (["Hi", "there"], None, "Hi there", None)
 
 
@@ -145,7 +163,7 @@ def test_rows_with_broken_tags_pass_through_for_validation() -> None:
 
 
 def test_text_and_chat_rows() -> None:
-    step = NormalizeStep(NormalizationOptions(), Task.CHAT)
+    step = NormalizeStep(NFKC, Task.CHAT)
     chat = Example(
         id="c",
         messages=[ChatMessage("user", fullwidth("Hi  there\nfriend ")), ChatMessage("assistant", "ok")],
@@ -188,7 +206,7 @@ def test_wnut_train_stays_aligned_and_valid(lowercase: bool) -> None:
         )
     rng = random.Random(17)
     noisy = [_noisy(e, rng) for e in examples]
-    step = NormalizeStep(NormalizationOptions(lowercase=lowercase), Task.TOKEN_CLASSIFICATION)
+    step = NormalizeStep(replace(NFKC, lowercase=lowercase), Task.TOKEN_CLASSIFICATION)
     out = list(step.run(noisy))
     assert len(out) == 3394
     for before, after in zip(examples, out, strict=True):

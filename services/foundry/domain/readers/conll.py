@@ -7,6 +7,8 @@ meta["group"] = "doc-N" and meta["document"] = "N" (N counts "-DOCSTART-" lines,
 first) so that no document straddles two splits. Tags in IOB1, IOB2 or BIOES (or detected per
 sentence) become IOB2, invalid sequences are repaired unless repair is off, and both are counted
 (`tags_converted`, `tags_repaired`; `rows_modified` counts the sentences concerned).
+A sentence's text is its tokens joined by `foundry.domain.textjoin` (single spaces, none
+around CJK characters, none at all in a character-level CJK sentence), spans index it.
 
 A sentence is dropped whole, at its first line, when one of its lines has too few columns (or
 an empty tag), is too long or does not decode, when its tokens and tags together exceed
@@ -26,6 +28,7 @@ from foundry.domain.formats import ConllOptions
 from foundry.domain.readers.base import ReadContext, Reader, RowError
 from foundry.domain.readers.lines import BadLine, iter_line_blocks
 from foundry.domain.tags import TagError, spans_from_tags, to_iob2
+from foundry.domain.textjoin import join_tokens
 from foundry.runtime.examples import Example, Provenance, Span
 
 DOCSTART = "-DOCSTART-"
@@ -154,7 +157,7 @@ class ConllReader(Reader):
         """The example of one sentence, or None when its tags are invalid (counted)."""
         context = self.context
         if tags.count("O") == len(tags):  # no entity: nothing to convert, no spans
-            return self._make(tokens, tags, " ".join(tokens), [], line)
+            return self._make(tokens, tags, join_tokens(tokens), [], line)
         try:
             conversion = to_iob2(tags, context.scheme, repair=context.repair_tags)
         except TagError as tag_error:

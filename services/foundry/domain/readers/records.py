@@ -8,7 +8,7 @@ The task decides which payload is built:
 - token classification: `tokens` and `tags` (converted to IOB2 and repaired as the source spec
   and validation options say), with `text` and `spans` derived; or, without tokens, `text` and
   `spans` (`[[start, end, label]]` or `[{"start", "end", "label"}]`), from which whitespace tokens
-  and IOB2 tags are made (text then becomes the tokens joined by single spaces, spans follow);
+  and IOB2 tags are made (text then becomes the tokens joined by `foundry.domain.textjoin`, spans follow);
   a text without spans gives unlabeled tokens;
 - chat: `messages` (OpenAI or ShareGPT shape), or an Alpaca record.
 
@@ -28,6 +28,7 @@ from foundry.domain.readers.base import IdAssigner, ReadContext, RowError, parse
 from foundry.domain.readers.chat import messages_from_alpaca, messages_from_list
 from foundry.domain.steps import StepReport
 from foundry.domain.tags import TagError, spans_from_tags, tags_from_spans, to_iob2
+from foundry.domain.textjoin import join_tokens
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Task
 from foundry.runtime.hashing import canonical_json
 
@@ -188,7 +189,7 @@ class RecordMapper:
         except TagError as error:
             raise RowError(error.reason, str(error), error.field) from None
         if tags is None:
-            return {"tokens": tokens, "tags": None, "text": " ".join(tokens), "spans": None}
+            return {"tokens": tokens, "tags": None, "text": join_tokens(tokens), "spans": None}
         text, spans = spans_from_tags(tokens, tags)
         return {"tokens": tokens, "tags": tags, "text": text, "spans": spans}
 

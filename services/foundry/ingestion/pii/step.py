@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from foundry.domain.steps import Step
 from foundry.domain.tags import spans_from_tags
+from foundry.domain.textjoin import join_tokens
 from foundry.ingestion.options import PiiMode, PiiOptions, PiiType
 from foundry.ingestion.pii.detector import PiiDetector, PiiHit
 from foundry.ingestion.pii.placeholders import DEFAULT_DIGEST_HEX_CHARS, Placeholders, replace_hits
@@ -96,7 +97,7 @@ class PiiStep(Step):
             text, spans = spans_from_tags(rewrite.tokens, rewrite.tags)
             new_spans = None if example.spans is None else spans
         else:  # unlabeled tokens: no spans to recompute
-            text, new_spans = " ".join(rewrite.tokens), example.spans
+            text, new_spans = join_tokens(rewrite.tokens), example.spans
         return dataclasses.replace(
             example,
             tokens=rewrite.tokens,

@@ -164,5 +164,6 @@ def store_version(
         artifacts=artifacts,
         status=status,
         status_reason=reason,
+        normalization=dataset.normalization,
     )
     return write_model_version(store, version)

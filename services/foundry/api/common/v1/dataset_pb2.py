@@ -23,13 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from foundry.api.common.v1 import example_pb2 as foundry_dot_api_dot_common_dot_v1_dot_example__pb2
+from foundry.api.common.v1 import normalization_pb2 as foundry_dot_api_dot_common_dot_v1_dot_normalization__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import task_pb2 as foundry_dot_api_dot_common_dot_v1_dot_task__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#foundry/api/common/v1/dataset.proto\x12\x11\x66oundry.common.v1\x1a#foundry/api/common/v1/example.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Shard\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\'\n\x05split\x18\x05 \x01(\x0e\x32\x18.foundry.common.v1.Split\"a\n\x0bSplitCounts\x12\r\n\x05train\x18\x01 \x01(\x03\x12\x12\n\nvalidation\x18\x02 \x01(\x03\x12\x0c\n\x04test\x18\x03 \x01(\x03\x12\x12\n\nunassigned\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\"d\n\x0cRowViolation\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nexample_id\x18\x05 \x01(\t\"\x9e\x03\n\nStepReport\x12\x0c\n\x04step\x18\x01 \x01(\t\x12\x0f\n\x07rows_in\x18\x02 \x01(\x03\x12\x10\n\x08rows_out\x18\x03 \x01(\x03\x12\x15\n\rrows_modified\x18\x04 \x01(\x03\x12\x14\n\x0crows_created\x18\x05 \x01(\x03\x12\x44\n\x0c\x64rop_reasons\x18\x06 \x03(\x0b\x32..foundry.common.v1.StepReport.DropReasonsEntry\x12=\n\x08\x63ounters\x18\x07 \x03(\x0b\x32+.foundry.common.v1.StepReport.CountersEntry\x12\x33\n\nviolations\x18\x08 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x13\n\x0bwall_time_s\x18\t \x01(\x01\x1a\x32\n\x10\x44ropReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xe3\x01\n\x0fLengthHistogram\x12+\n\x04unit\x18\x01 \x01(\x0e\x32\x1d.foundry.common.v1.LengthUnit\x12\x11\n\ttokenizer\x18\x02 \x01(\t\x12\x1b\n\x13\x62ucket_upper_bounds\x18\x03 \x03(\x03\x12\x15\n\rbucket_counts\x18\x04 \x03(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x0b\n\x03min\x18\x06 \x01(\x03\x12\x0b\n\x03max\x18\x07 \x01(\x03\x12\x0c\n\x04mean\x18\x08 \x01(\x01\x12\x0b\n\x03p50\x18\t \x01(\x01\x12\x0b\n\x03p95\x18\n \x01(\x01\x12\x0b\n\x03p99\x18\x0b \x01(\x01\"\xb6\x02\n\x0e\x43hatStatistics\x12\x31\n\x05turns\x18\x01 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x39\n\rprompt_length\x18\x02 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12;\n\x0fresponse_length\x18\x03 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x46\n\x0brole_counts\x18\x04 \x03(\x0b\x32\x31.foundry.common.v1.ChatStatistics.RoleCountsEntry\x1a\x31\n\x0fRoleCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x95\x05\n\x0fSplitStatistics\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12I\n\x0clabel_counts\x18\x03 \x03(\x0b\x32\x33.foundry.common.v1.SplitStatistics.LabelCountsEntry\x12T\n\x12\x65ntity_type_counts\x18\x04 \x03(\x0b\x32\x38.foundry.common.v1.SplitStatistics.EntityTypeCountsEntry\x12\x11\n\tunlabeled\x18\x05 \x01(\x03\x12\x37\n\x0btext_length\x18\x06 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x38\n\x0ctoken_length\x18\x07 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12/\n\x04\x63hat\x18\x08 \x01(\x0b\x32!.foundry.common.v1.ChatStatistics\x12O\n\x0flanguage_counts\x18\t \x03(\x0b\x32\x36.foundry.common.v1.SplitStatistics.LanguageCountsEntry\x1a\x32\n\x10LabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x37\n\x15\x45ntityTypeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x35\n\x13LanguageCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\";\n\x10\x44uplicateCluster\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xample_ids\x18\x02 \x03(\t\"\x8d\x03\n\x10\x44uplicateSummary\x12 \n\x18\x65xact_duplicates_removed\x18\x01 \x01(\x03\x12\x1f\n\x17near_duplicate_clusters\x18\x02 \x01(\x03\x12\'\n\x1frows_in_near_duplicate_clusters\x18\x03 \x01(\x03\x12\x1f\n\x17near_duplicates_removed\x18\x04 \x01(\x03\x12\x35\n\x08\x63lusters\x18\x05 \x03(\x0b\x32#.foundry.common.v1.DuplicateCluster\x12\x1a\n\x12\x63lusters_truncated\x18\x06 \x01(\x08\x12\x1d\n\x15\x63lusters_artifact_key\x18\x07 \x01(\t\x12\x36\n\x15near_duplicate_params\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x15label_conflict_groups\x18\t \x01(\x03\x12#\n\x1blabel_conflict_rows_dropped\x18\n \x01(\x03\"\x9d\x01\n\tSplitLeak\x12)\n\x07split_a\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12)\n\x07split_b\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x63lusters\x18\x03 \x01(\x03\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x1a\n\x12sample_example_ids\x18\x05 \x03(\t\"\xa1\x01\n\nPiiSummary\x12G\n\x0e\x63ounts_by_type\x18\x01 \x03(\x0b\x32/.foundry.common.v1.PiiSummary.CountsByTypeEntry\x12\x15\n\rrows_affected\x18\x02 \x01(\x03\x1a\x33\n\x11\x43ountsByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x89\x02\n\x11\x44\x61tasetStatistics\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x32\n\x06splits\x18\x02 \x03(\x0b\x32\".foundry.common.v1.SplitStatistics\x12\x37\n\nduplicates\x18\x03 \x01(\x0b\x32#.foundry.common.v1.DuplicateSummary\x12-\n\x07leakage\x18\x04 \x03(\x0b\x32\x1c.foundry.common.v1.SplitLeak\x12*\n\x03pii\x18\x05 \x01(\x0b\x32\x1d.foundry.common.v1.PiiSummary\"\xde\x03\n\x0e\x44\x61tasetVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12%\n\x04task\x18\x03 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x11\n\tlabel_set\x18\x04 \x03(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\x05\x12(\n\x06shards\x18\x06 \x03(\x0b\x32\x18.foundry.common.v1.Shard\x12.\n\x06\x63ounts\x18\x07 \x01(\x0b\x32\x1e.foundry.common.v1.SplitCounts\x12\x38\n\nstatistics\x18\x08 \x01(\x0b\x32$.foundry.common.v1.DatasetStatistics\x12.\n\x07parents\x18\t \x03(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12\'\n\x06recipe\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brecipe_hash\x18\x0b \x01(\t\x12\x10\n\x08producer\x18\x0c \x01(\t\x12\x14\n\x0c\x63ode_version\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8b\x01\n\nLengthUnit\x12\x1b\n\x17LENGTH_UNIT_UNSPECIFIED\x10\x00\x12\x1a\n\x16LENGTH_UNIT_CHARACTERS\x10\x01\x12\x15\n\x11LENGTH_UNIT_WORDS\x10\x02\x12\x16\n\x12LENGTH_UNIT_TOKENS\x10\x03\x12\x15\n\x11LENGTH_UNIT_TURNS\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#foundry/api/common/v1/dataset.proto\x12\x11\x66oundry.common.v1\x1a#foundry/api/common/v1/example.proto\x1a)foundry/api/common/v1/normalization.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x05Shard\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\'\n\x05split\x18\x05 \x01(\x0e\x32\x18.foundry.common.v1.Split\"a\n\x0bSplitCounts\x12\r\n\x05train\x18\x01 \x01(\x03\x12\x12\n\nvalidation\x18\x02 \x01(\x03\x12\x0c\n\x04test\x18\x03 \x01(\x03\x12\x12\n\nunassigned\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\"d\n\x0cRowViolation\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nexample_id\x18\x05 \x01(\t\"\x9e\x03\n\nStepReport\x12\x0c\n\x04step\x18\x01 \x01(\t\x12\x0f\n\x07rows_in\x18\x02 \x01(\x03\x12\x10\n\x08rows_out\x18\x03 \x01(\x03\x12\x15\n\rrows_modified\x18\x04 \x01(\x03\x12\x14\n\x0crows_created\x18\x05 \x01(\x03\x12\x44\n\x0c\x64rop_reasons\x18\x06 \x03(\x0b\x32..foundry.common.v1.StepReport.DropReasonsEntry\x12=\n\x08\x63ounters\x18\x07 \x03(\x0b\x32+.foundry.common.v1.StepReport.CountersEntry\x12\x33\n\nviolations\x18\x08 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x13\n\x0bwall_time_s\x18\t \x01(\x01\x1a\x32\n\x10\x44ropReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xe3\x01\n\x0fLengthHistogram\x12+\n\x04unit\x18\x01 \x01(\x0e\x32\x1d.foundry.common.v1.LengthUnit\x12\x11\n\ttokenizer\x18\x02 \x01(\t\x12\x1b\n\x13\x62ucket_upper_bounds\x18\x03 \x03(\x03\x12\x15\n\rbucket_counts\x18\x04 \x03(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x0b\n\x03min\x18\x06 \x01(\x03\x12\x0b\n\x03max\x18\x07 \x01(\x03\x12\x0c\n\x04mean\x18\x08 \x01(\x01\x12\x0b\n\x03p50\x18\t \x01(\x01\x12\x0b\n\x03p95\x18\n \x01(\x01\x12\x0b\n\x03p99\x18\x0b \x01(\x01\"\xb6\x02\n\x0e\x43hatStatistics\x12\x31\n\x05turns\x18\x01 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x39\n\rprompt_length\x18\x02 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12;\n\x0fresponse_length\x18\x03 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x46\n\x0brole_counts\x18\x04 \x03(\x0b\x32\x31.foundry.common.v1.ChatStatistics.RoleCountsEntry\x1a\x31\n\x0fRoleCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x95\x05\n\x0fSplitStatistics\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12I\n\x0clabel_counts\x18\x03 \x03(\x0b\x32\x33.foundry.common.v1.SplitStatistics.LabelCountsEntry\x12T\n\x12\x65ntity_type_counts\x18\x04 \x03(\x0b\x32\x38.foundry.common.v1.SplitStatistics.EntityTypeCountsEntry\x12\x11\n\tunlabeled\x18\x05 \x01(\x03\x12\x37\n\x0btext_length\x18\x06 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12\x38\n\x0ctoken_length\x18\x07 \x01(\x0b\x32\".foundry.common.v1.LengthHistogram\x12/\n\x04\x63hat\x18\x08 \x01(\x0b\x32!.foundry.common.v1.ChatStatistics\x12O\n\x0flanguage_counts\x18\t \x03(\x0b\x32\x36.foundry.common.v1.SplitStatistics.LanguageCountsEntry\x1a\x32\n\x10LabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x37\n\x15\x45ntityTypeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x35\n\x13LanguageCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\";\n\x10\x44uplicateCluster\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xample_ids\x18\x02 \x03(\t\"\x8d\x03\n\x10\x44uplicateSummary\x12 \n\x18\x65xact_duplicates_removed\x18\x01 \x01(\x03\x12\x1f\n\x17near_duplicate_clusters\x18\x02 \x01(\x03\x12\'\n\x1frows_in_near_duplicate_clusters\x18\x03 \x01(\x03\x12\x1f\n\x17near_duplicates_removed\x18\x04 \x01(\x03\x12\x35\n\x08\x63lusters\x18\x05 \x03(\x0b\x32#.foundry.common.v1.DuplicateCluster\x12\x1a\n\x12\x63lusters_truncated\x18\x06 \x01(\x08\x12\x1d\n\x15\x63lusters_artifact_key\x18\x07 \x01(\t\x12\x36\n\x15near_duplicate_params\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x15label_conflict_groups\x18\t \x01(\x03\x12#\n\x1blabel_conflict_rows_dropped\x18\n \x01(\x03\"\x9d\x01\n\tSplitLeak\x12)\n\x07split_a\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12)\n\x07split_b\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x63lusters\x18\x03 \x01(\x03\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x1a\n\x12sample_example_ids\x18\x05 \x03(\t\"\xa1\x01\n\nPiiSummary\x12G\n\x0e\x63ounts_by_type\x18\x01 \x03(\x0b\x32/.foundry.common.v1.PiiSummary.CountsByTypeEntry\x12\x15\n\rrows_affected\x18\x02 \x01(\x03\x1a\x33\n\x11\x43ountsByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x89\x02\n\x11\x44\x61tasetStatistics\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x32\n\x06splits\x18\x02 \x03(\x0b\x32\".foundry.common.v1.SplitStatistics\x12\x37\n\nduplicates\x18\x03 \x01(\x0b\x32#.foundry.common.v1.DuplicateSummary\x12-\n\x07leakage\x18\x04 \x03(\x0b\x32\x1c.foundry.common.v1.SplitLeak\x12*\n\x03pii\x18\x05 \x01(\x0b\x32\x1d.foundry.common.v1.PiiSummary\"\x9b\x04\n\x0e\x44\x61tasetVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12%\n\x04task\x18\x03 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x11\n\tlabel_set\x18\x04 \x03(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\x05\x12(\n\x06shards\x18\x06 \x03(\x0b\x32\x18.foundry.common.v1.Shard\x12.\n\x06\x63ounts\x18\x07 \x01(\x0b\x32\x1e.foundry.common.v1.SplitCounts\x12\x38\n\nstatistics\x18\x08 \x01(\x0b\x32$.foundry.common.v1.DatasetStatistics\x12.\n\x07parents\x18\t \x03(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12\'\n\x06recipe\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brecipe_hash\x18\x0b \x01(\t\x12\x10\n\x08producer\x18\x0c \x01(\t\x12\x14\n\x0c\x63ode_version\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\rnormalization\x18\x0f \x01(\x0b\x32$.foundry.common.v1.TextNormalization*\x8b\x01\n\nLengthUnit\x12\x1b\n\x17LENGTH_UNIT_UNSPECIFIED\x10\x00\x12\x1a\n\x16LENGTH_UNIT_CHARACTERS\x10\x01\x12\x15\n\x11LENGTH_UNIT_WORDS\x10\x02\x12\x16\n\x12LENGTH_UNIT_TOKENS\x10\x03\x12\x15\n\x11LENGTH_UNIT_TURNS\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,46 +51,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPLITSTATISTICS_LANGUAGECOUNTSENTRY']._serialized_options = b'8\001'
   _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._loaded_options = None
   _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._serialized_options = b'8\001'
-  _globals['_LENGTHUNIT']._serialized_start=3699
-  _globals['_LENGTHUNIT']._serialized_end=3838
-  _globals['_SHARD']._serialized_start=226
-  _globals['_SHARD']._serialized_end=337
-  _globals['_SPLITCOUNTS']._serialized_start=339
-  _globals['_SPLITCOUNTS']._serialized_end=436
-  _globals['_ROWVIOLATION']._serialized_start=438
-  _globals['_ROWVIOLATION']._serialized_end=538
-  _globals['_STEPREPORT']._serialized_start=541
-  _globals['_STEPREPORT']._serialized_end=955
-  _globals['_STEPREPORT_DROPREASONSENTRY']._serialized_start=856
-  _globals['_STEPREPORT_DROPREASONSENTRY']._serialized_end=906
-  _globals['_STEPREPORT_COUNTERSENTRY']._serialized_start=908
-  _globals['_STEPREPORT_COUNTERSENTRY']._serialized_end=955
-  _globals['_LENGTHHISTOGRAM']._serialized_start=958
-  _globals['_LENGTHHISTOGRAM']._serialized_end=1185
-  _globals['_CHATSTATISTICS']._serialized_start=1188
-  _globals['_CHATSTATISTICS']._serialized_end=1498
-  _globals['_CHATSTATISTICS_ROLECOUNTSENTRY']._serialized_start=1449
-  _globals['_CHATSTATISTICS_ROLECOUNTSENTRY']._serialized_end=1498
-  _globals['_SPLITSTATISTICS']._serialized_start=1501
-  _globals['_SPLITSTATISTICS']._serialized_end=2162
-  _globals['_SPLITSTATISTICS_LABELCOUNTSENTRY']._serialized_start=2000
-  _globals['_SPLITSTATISTICS_LABELCOUNTSENTRY']._serialized_end=2050
-  _globals['_SPLITSTATISTICS_ENTITYTYPECOUNTSENTRY']._serialized_start=2052
-  _globals['_SPLITSTATISTICS_ENTITYTYPECOUNTSENTRY']._serialized_end=2107
-  _globals['_SPLITSTATISTICS_LANGUAGECOUNTSENTRY']._serialized_start=2109
-  _globals['_SPLITSTATISTICS_LANGUAGECOUNTSENTRY']._serialized_end=2162
-  _globals['_DUPLICATECLUSTER']._serialized_start=2164
-  _globals['_DUPLICATECLUSTER']._serialized_end=2223
-  _globals['_DUPLICATESUMMARY']._serialized_start=2226
-  _globals['_DUPLICATESUMMARY']._serialized_end=2623
-  _globals['_SPLITLEAK']._serialized_start=2626
-  _globals['_SPLITLEAK']._serialized_end=2783
-  _globals['_PIISUMMARY']._serialized_start=2786
-  _globals['_PIISUMMARY']._serialized_end=2947
-  _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._serialized_start=2896
-  _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._serialized_end=2947
-  _globals['_DATASETSTATISTICS']._serialized_start=2950
-  _globals['_DATASETSTATISTICS']._serialized_end=3215
-  _globals['_DATASETVERSION']._serialized_start=3218
-  _globals['_DATASETVERSION']._serialized_end=3696
+  _globals['_LENGTHUNIT']._serialized_start=3803
+  _globals['_LENGTHUNIT']._serialized_end=3942
+  _globals['_SHARD']._serialized_start=269
+  _globals['_SHARD']._serialized_end=380
+  _globals['_SPLITCOUNTS']._serialized_start=382
+  _globals['_SPLITCOUNTS']._serialized_end=479
+  _globals['_ROWVIOLATION']._serialized_start=481
+  _globals['_ROWVIOLATION']._serialized_end=581
+  _globals['_STEPREPORT']._serialized_start=584
+  _globals['_STEPREPORT']._serialized_end=998
+  _globals['_STEPREPORT_DROPREASONSENTRY']._serialized_start=899
+  _globals['_STEPREPORT_DROPREASONSENTRY']._serialized_end=949
+  _globals['_STEPREPORT_COUNTERSENTRY']._serialized_start=951
+  _globals['_STEPREPORT_COUNTERSENTRY']._serialized_end=998
+  _globals['_LENGTHHISTOGRAM']._serialized_start=1001
+  _globals['_LENGTHHISTOGRAM']._serialized_end=1228
+  _globals['_CHATSTATISTICS']._serialized_start=1231
+  _globals['_CHATSTATISTICS']._serialized_end=1541
+  _globals['_CHATSTATISTICS_ROLECOUNTSENTRY']._serialized_start=1492
+  _globals['_CHATSTATISTICS_ROLECOUNTSENTRY']._serialized_end=1541
+  _globals['_SPLITSTATISTICS']._serialized_start=1544
+  _globals['_SPLITSTATISTICS']._serialized_end=2205
+  _globals['_SPLITSTATISTICS_LABELCOUNTSENTRY']._serialized_start=2043
+  _globals['_SPLITSTATISTICS_LABELCOUNTSENTRY']._serialized_end=2093
+  _globals['_SPLITSTATISTICS_ENTITYTYPECOUNTSENTRY']._serialized_start=2095
+  _globals['_SPLITSTATISTICS_ENTITYTYPECOUNTSENTRY']._serialized_end=2150
+  _globals['_SPLITSTATISTICS_LANGUAGECOUNTSENTRY']._serialized_start=2152
+  _globals['_SPLITSTATISTICS_LANGUAGECOUNTSENTRY']._serialized_end=2205
+  _globals['_DUPLICATECLUSTER']._serialized_start=2207
+  _globals['_DUPLICATECLUSTER']._serialized_end=2266
+  _globals['_DUPLICATESUMMARY']._serialized_start=2269
+  _globals['_DUPLICATESUMMARY']._serialized_end=2666
+  _globals['_SPLITLEAK']._serialized_start=2669
+  _globals['_SPLITLEAK']._serialized_end=2826
+  _globals['_PIISUMMARY']._serialized_start=2829
+  _globals['_PIISUMMARY']._serialized_end=2990
+  _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._serialized_start=2939
+  _globals['_PIISUMMARY_COUNTSBYTYPEENTRY']._serialized_end=2990
+  _globals['_DATASETSTATISTICS']._serialized_start=2993
+  _globals['_DATASETSTATISTICS']._serialized_end=3258
+  _globals['_DATASETVERSION']._serialized_start=3261
+  _globals['_DATASETVERSION']._serialized_end=3800
 # @@protoc_insertion_point(module_scope)

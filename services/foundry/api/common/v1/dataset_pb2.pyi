@@ -10,6 +10,7 @@ only once its manifest exists, so a failed stage leaves nothing half-visible.
 
 from collections import abc as _abc
 from foundry.api.common.v1 import example_pb2 as _example_pb2
+from foundry.api.common.v1 import normalization_pb2 as _normalization_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
 from foundry.api.common.v1 import task_pb2 as _task_pb2
 from google.protobuf import descriptor as _descriptor
@@ -821,6 +822,7 @@ class DatasetVersion(_message.Message):
     PRODUCER_FIELD_NUMBER: _builtins.int
     CODE_VERSION_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    NORMALIZATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The dataset's name."""
     version_id: _builtins.str
@@ -880,6 +882,12 @@ class DatasetVersion(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the manifest was written."""
 
+    @_builtins.property
+    def normalization(self) -> _normalization_pb2.TextNormalization:
+        """How the text was normalized: set by ingestion (the recipe's normalization, defaults filled
+        in) and inherited by versions made from it; unset when none was recorded.
+        """
+
     def __init__(
         self,
         *,
@@ -897,10 +905,11 @@ class DatasetVersion(_message.Message):
         producer: _builtins.str = ...,
         code_version: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        normalization: _normalization_pb2.TextNormalization | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "created_at", b"created_at", "recipe", b"recipe", "statistics", b"statistics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "created_at", b"created_at", "normalization", b"normalization", "recipe", b"recipe", "statistics", b"statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_version", b"code_version", "counts", b"counts", "created_at", b"created_at", "label_set", b"label_set", "name", b"name", "parents", b"parents", "producer", b"producer", "recipe", b"recipe", "recipe_hash", b"recipe_hash", "schema_version", b"schema_version", "shards", b"shards", "statistics", b"statistics", "task", b"task", "version_id", b"version_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_version", b"code_version", "counts", b"counts", "created_at", b"created_at", "label_set", b"label_set", "name", b"name", "normalization", b"normalization", "parents", b"parents", "producer", b"producer", "recipe", b"recipe", "recipe_hash", b"recipe_hash", "schema_version", b"schema_version", "shards", b"shards", "statistics", b"statistics", "task", b"task", "version_id", b"version_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,13 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from foundry.api.common.v1 import artifact_pb2 as foundry_dot_api_dot_common_dot_v1_dot_artifact__pb2
 from foundry.api.common.v1 import example_pb2 as foundry_dot_api_dot_common_dot_v1_dot_example__pb2
+from foundry.api.common.v1 import normalization_pb2 as foundry_dot_api_dot_common_dot_v1_dot_normalization__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import task_pb2 as foundry_dot_api_dot_common_dot_v1_dot_task__pb2
 from foundry.api.common.v1 import training_spec_pb2 as foundry_dot_api_dot_common_dot_v1_dot_training__spec__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!foundry/api/common/v1/model.proto\x12\x11\x66oundry.common.v1\x1a$foundry/api/common/v1/artifact.proto\x1a#foundry/api/common/v1/example.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x03\"1\n\x0f\x43onfusionMatrix\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x03\"\xa0\x02\n\x0cSplitMetrics\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x65xamples\x18\x02 \x01(\x03\x12;\n\x06values\x18\x03 \x03(\x0b\x32+.foundry.common.v1.SplitMetrics.ValuesEntry\x12\x32\n\tper_label\x18\x04 \x03(\x0b\x32\x1f.foundry.common.v1.ClassMetrics\x12\x35\n\tconfusion\x18\x05 \x01(\x0b\x32\".foundry.common.v1.ConfusionMatrix\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf9\x01\n\nCurvePoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x17\n\ntrain_loss\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x44\n\x0c\x65val_metrics\x18\x05 \x03(\x0b\x32..foundry.common.v1.CurvePoint.EvalMetricsEntry\x1a\x32\n\x10\x45valMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\r\n\x0b_train_lossB\x10\n\x0e_learning_rate\"\x99\x02\n\x0cModelMetrics\x12/\n\x06splits\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.SplitMetrics\x12\x35\n\tobjective\x18\x02 \x01(\x0b\x32\".foundry.common.v1.MetricObjective\x12\x12\n\nbest_value\x18\x03 \x01(\x01\x12\x11\n\tbest_step\x18\x04 \x01(\x03\x12\x15\n\rearly_stopped\x18\x05 \x01(\x08\x12,\n\x05\x63urve\x18\x06 \x03(\x0b\x32\x1d.foundry.common.v1.CurvePoint\x12\x19\n\x11train_wall_time_s\x18\x07 \x01(\x01\x12\x1a\n\x12train_tokens_per_s\x18\x08 \x01(\x01\"\xb9\x02\n\rVariantParity\x12\x30\n\x07variant\x18\x01 \x01(\x0e\x32\x1f.foundry.common.v1.ModelVariant\x12\x1a\n\x12max_abs_logit_diff\x18\x02 \x01(\x01\x12\x1b\n\x13mean_abs_logit_diff\x18\x03 \x01(\x01\x12\x17\n\x0flabel_agreement\x18\x04 \x01(\x01\x12#\n\x16greedy_token_agreement\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06metric\x18\x06 \x01(\t\x12\x18\n\x10metric_reference\x18\x07 \x01(\x01\x12\x14\n\x0cmetric_value\x18\x08 \x01(\x01\x12\x14\n\x0cmetric_delta\x18\t \x01(\x01\x12\x0e\n\x06passed\x18\n \x01(\x08\x42\x19\n\x17_greedy_token_agreement\"\xbc\x01\n\x0cParityReport\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x65xamples\x18\x02 \x01(\x03\x12\x11\n\ttolerance\x18\x03 \x01(\x01\x12.\n\x04\x66p32\x18\x04 \x01(\x0b\x32 .foundry.common.v1.VariantParity\x12.\n\x04int8\x18\x05 \x01(\x0b\x32 .foundry.common.v1.VariantParity\"y\n\rModelArtifact\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.foundry.common.v1.ArtifactKind\x12\x0c\n\x04path\x18\x02 \x01(\t\x12+\n\x03ref\x18\x03 \x01(\x0b\x32\x1e.foundry.common.v1.ArtifactRef\"\xb0\x04\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12%\n\x04task\x18\x03 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x13\n\x0bid_to_label\x18\x04 \x03(\t\x12\x33\n\nbase_model\x18\x05 \x01(\x0b\x32\x1f.foundry.common.v1.BaseModelRef\x12.\n\x07\x64\x61taset\x18\x06 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x04spec\x18\x07 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x0e\n\x06job_id\x18\x08 \x01(\t\x12\x30\n\x07metrics\x18\t \x01(\x0b\x32\x1f.foundry.common.v1.ModelMetrics\x12/\n\x06parity\x18\n \x01(\x0b\x32\x1f.foundry.common.v1.ParityReport\x12\x33\n\tartifacts\x18\x0b \x03(\x0b\x32 .foundry.common.v1.ModelArtifact\x12.\n\x06status\x18\x0c \x01(\x0e\x32\x1e.foundry.common.v1.ModelStatus\x12\x15\n\rstatus_reason\x18\r \x01(\t\x12\x14\n\x0c\x63ode_version\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp*]\n\x0cModelVariant\x12\x1d\n\x19MODEL_VARIANT_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_VARIANT_FP32\x10\x01\x12\x16\n\x12MODEL_VARIANT_INT8\x10\x02*a\n\x0bModelStatus\x12\x1c\n\x18MODEL_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_STATUS_PROMOTED\x10\x01\x12\x19\n\x15MODEL_STATUS_REJECTED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!foundry/api/common/v1/model.proto\x12\x11\x66oundry.common.v1\x1a$foundry/api/common/v1/artifact.proto\x1a#foundry/api/common/v1/example.proto\x1a)foundry/api/common/v1/normalization.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x03\"1\n\x0f\x43onfusionMatrix\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x03\"\xa0\x02\n\x0cSplitMetrics\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x65xamples\x18\x02 \x01(\x03\x12;\n\x06values\x18\x03 \x03(\x0b\x32+.foundry.common.v1.SplitMetrics.ValuesEntry\x12\x32\n\tper_label\x18\x04 \x03(\x0b\x32\x1f.foundry.common.v1.ClassMetrics\x12\x35\n\tconfusion\x18\x05 \x01(\x0b\x32\".foundry.common.v1.ConfusionMatrix\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf9\x01\n\nCurvePoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x17\n\ntrain_loss\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x44\n\x0c\x65val_metrics\x18\x05 \x03(\x0b\x32..foundry.common.v1.CurvePoint.EvalMetricsEntry\x1a\x32\n\x10\x45valMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\r\n\x0b_train_lossB\x10\n\x0e_learning_rate\"\x99\x02\n\x0cModelMetrics\x12/\n\x06splits\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.SplitMetrics\x12\x35\n\tobjective\x18\x02 \x01(\x0b\x32\".foundry.common.v1.MetricObjective\x12\x12\n\nbest_value\x18\x03 \x01(\x01\x12\x11\n\tbest_step\x18\x04 \x01(\x03\x12\x15\n\rearly_stopped\x18\x05 \x01(\x08\x12,\n\x05\x63urve\x18\x06 \x03(\x0b\x32\x1d.foundry.common.v1.CurvePoint\x12\x19\n\x11train_wall_time_s\x18\x07 \x01(\x01\x12\x1a\n\x12train_tokens_per_s\x18\x08 \x01(\x01\"\xb9\x02\n\rVariantParity\x12\x30\n\x07variant\x18\x01 \x01(\x0e\x32\x1f.foundry.common.v1.ModelVariant\x12\x1a\n\x12max_abs_logit_diff\x18\x02 \x01(\x01\x12\x1b\n\x13mean_abs_logit_diff\x18\x03 \x01(\x01\x12\x17\n\x0flabel_agreement\x18\x04 \x01(\x01\x12#\n\x16greedy_token_agreement\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06metric\x18\x06 \x01(\t\x12\x18\n\x10metric_reference\x18\x07 \x01(\x01\x12\x14\n\x0cmetric_value\x18\x08 \x01(\x01\x12\x14\n\x0cmetric_delta\x18\t \x01(\x01\x12\x0e\n\x06passed\x18\n \x01(\x08\x42\x19\n\x17_greedy_token_agreement\"\xbc\x01\n\x0cParityReport\x12\'\n\x05split\x18\x01 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x10\n\x08\x65xamples\x18\x02 \x01(\x03\x12\x11\n\ttolerance\x18\x03 \x01(\x01\x12.\n\x04\x66p32\x18\x04 \x01(\x0b\x32 .foundry.common.v1.VariantParity\x12.\n\x04int8\x18\x05 \x01(\x0b\x32 .foundry.common.v1.VariantParity\"y\n\rModelArtifact\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.foundry.common.v1.ArtifactKind\x12\x0c\n\x04path\x18\x02 \x01(\t\x12+\n\x03ref\x18\x03 \x01(\x0b\x32\x1e.foundry.common.v1.ArtifactRef\"\xed\x04\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12%\n\x04task\x18\x03 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x13\n\x0bid_to_label\x18\x04 \x03(\t\x12\x33\n\nbase_model\x18\x05 \x01(\x0b\x32\x1f.foundry.common.v1.BaseModelRef\x12.\n\x07\x64\x61taset\x18\x06 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x04spec\x18\x07 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x0e\n\x06job_id\x18\x08 \x01(\t\x12;\n\rnormalization\x18\x10 \x01(\x0b\x32$.foundry.common.v1.TextNormalization\x12\x30\n\x07metrics\x18\t \x01(\x0b\x32\x1f.foundry.common.v1.ModelMetrics\x12/\n\x06parity\x18\n \x01(\x0b\x32\x1f.foundry.common.v1.ParityReport\x12\x33\n\tartifacts\x18\x0b \x03(\x0b\x32 .foundry.common.v1.ModelArtifact\x12.\n\x06status\x18\x0c \x01(\x0e\x32\x1e.foundry.common.v1.ModelStatus\x12\x15\n\rstatus_reason\x18\r \x01(\t\x12\x14\n\x0c\x63ode_version\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp*]\n\x0cModelVariant\x12\x1d\n\x19MODEL_VARIANT_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_VARIANT_FP32\x10\x01\x12\x16\n\x12MODEL_VARIANT_INT8\x10\x02*a\n\x0bModelStatus\x12\x1c\n\x18MODEL_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_STATUS_PROMOTED\x10\x01\x12\x19\n\x15MODEL_STATUS_REJECTED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,30 +42,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPLITMETRICS_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_CURVEPOINT_EVALMETRICSENTRY']._loaded_options = None
   _globals['_CURVEPOINT_EVALMETRICSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELVARIANT']._serialized_start=2441
-  _globals['_MODELVARIANT']._serialized_end=2534
-  _globals['_MODELSTATUS']._serialized_start=2536
-  _globals['_MODELSTATUS']._serialized_end=2633
-  _globals['_CLASSMETRICS']._serialized_start=275
-  _globals['_CLASSMETRICS']._serialized_end=368
-  _globals['_CONFUSIONMATRIX']._serialized_start=370
-  _globals['_CONFUSIONMATRIX']._serialized_end=419
-  _globals['_SPLITMETRICS']._serialized_start=422
-  _globals['_SPLITMETRICS']._serialized_end=710
-  _globals['_SPLITMETRICS_VALUESENTRY']._serialized_start=665
-  _globals['_SPLITMETRICS_VALUESENTRY']._serialized_end=710
-  _globals['_CURVEPOINT']._serialized_start=713
-  _globals['_CURVEPOINT']._serialized_end=962
-  _globals['_CURVEPOINT_EVALMETRICSENTRY']._serialized_start=879
-  _globals['_CURVEPOINT_EVALMETRICSENTRY']._serialized_end=929
-  _globals['_MODELMETRICS']._serialized_start=965
-  _globals['_MODELMETRICS']._serialized_end=1246
-  _globals['_VARIANTPARITY']._serialized_start=1249
-  _globals['_VARIANTPARITY']._serialized_end=1562
-  _globals['_PARITYREPORT']._serialized_start=1565
-  _globals['_PARITYREPORT']._serialized_end=1753
-  _globals['_MODELARTIFACT']._serialized_start=1755
-  _globals['_MODELARTIFACT']._serialized_end=1876
-  _globals['_MODELVERSION']._serialized_start=1879
-  _globals['_MODELVERSION']._serialized_end=2439
+  _globals['_MODELVARIANT']._serialized_start=2545
+  _globals['_MODELVARIANT']._serialized_end=2638
+  _globals['_MODELSTATUS']._serialized_start=2640
+  _globals['_MODELSTATUS']._serialized_end=2737
+  _globals['_CLASSMETRICS']._serialized_start=318
+  _globals['_CLASSMETRICS']._serialized_end=411
+  _globals['_CONFUSIONMATRIX']._serialized_start=413
+  _globals['_CONFUSIONMATRIX']._serialized_end=462
+  _globals['_SPLITMETRICS']._serialized_start=465
+  _globals['_SPLITMETRICS']._serialized_end=753
+  _globals['_SPLITMETRICS_VALUESENTRY']._serialized_start=708
+  _globals['_SPLITMETRICS_VALUESENTRY']._serialized_end=753
+  _globals['_CURVEPOINT']._serialized_start=756
+  _globals['_CURVEPOINT']._serialized_end=1005
+  _globals['_CURVEPOINT_EVALMETRICSENTRY']._serialized_start=922
+  _globals['_CURVEPOINT_EVALMETRICSENTRY']._serialized_end=972
+  _globals['_MODELMETRICS']._serialized_start=1008
+  _globals['_MODELMETRICS']._serialized_end=1289
+  _globals['_VARIANTPARITY']._serialized_start=1292
+  _globals['_VARIANTPARITY']._serialized_end=1605
+  _globals['_PARITYREPORT']._serialized_start=1608
+  _globals['_PARITYREPORT']._serialized_end=1796
+  _globals['_MODELARTIFACT']._serialized_start=1798
+  _globals['_MODELARTIFACT']._serialized_end=1919
+  _globals['_MODELVERSION']._serialized_start=1922
+  _globals['_MODELVERSION']._serialized_end=2543
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ metrics and artifacts.
 from collections import abc as _abc
 from foundry.api.common.v1 import artifact_pb2 as _artifact_pb2
 from foundry.api.common.v1 import example_pb2 as _example_pb2
+from foundry.api.common.v1 import normalization_pb2 as _normalization_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
 from foundry.api.common.v1 import task_pb2 as _task_pb2
 from foundry.api.common.v1 import training_spec_pb2 as _training_spec_pb2
@@ -503,6 +504,7 @@ class ModelVersion(_message.Message):
     DATASET_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     JOB_ID_FIELD_NUMBER: _builtins.int
+    NORMALIZATION_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     PARITY_FIELD_NUMBER: _builtins.int
     ARTIFACTS_FIELD_NUMBER: _builtins.int
@@ -549,6 +551,12 @@ class ModelVersion(_message.Message):
         """The full training spec, with every default filled in."""
 
     @_builtins.property
+    def normalization(self) -> _normalization_pb2.TextNormalization:
+        """The text normalization of the dataset version trained on; the inference service applies it
+        to raw input. Unset when that version recorded none (made before normalization was recorded).
+        """
+
+    @_builtins.property
     def metrics(self) -> Global___ModelMetrics:
         """--- Results ---------------------------------------------------------------------------------------------
 
@@ -578,6 +586,7 @@ class ModelVersion(_message.Message):
         dataset: _refs_pb2.DatasetRef | None = ...,
         spec: _training_spec_pb2.JobSpec | None = ...,
         job_id: _builtins.str = ...,
+        normalization: _normalization_pb2.TextNormalization | None = ...,
         metrics: Global___ModelMetrics | None = ...,
         parity: Global___ParityReport | None = ...,
         artifacts: _abc.Iterable[Global___ModelArtifact] | None = ...,
@@ -586,9 +595,9 @@ class ModelVersion(_message.Message):
         code_version: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "created_at", b"created_at", "dataset", b"dataset", "metrics", b"metrics", "parity", b"parity", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "created_at", b"created_at", "dataset", b"dataset", "metrics", b"metrics", "normalization", b"normalization", "parity", b"parity", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifacts", b"artifacts", "base_model", b"base_model", "code_version", b"code_version", "created_at", b"created_at", "dataset", b"dataset", "id_to_label", b"id_to_label", "job_id", b"job_id", "metrics", b"metrics", "name", b"name", "parity", b"parity", "spec", b"spec", "status", b"status", "status_reason", b"status_reason", "task", b"task", "version_id", b"version_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifacts", b"artifacts", "base_model", b"base_model", "code_version", b"code_version", "created_at", b"created_at", "dataset", b"dataset", "id_to_label", b"id_to_label", "job_id", b"job_id", "metrics", b"metrics", "name", b"name", "normalization", b"normalization", "parity", b"parity", "spec", b"spec", "status", b"status", "status_reason", b"status_reason", "task", b"task", "version_id", b"version_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

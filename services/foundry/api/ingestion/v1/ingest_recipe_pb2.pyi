@@ -420,13 +420,15 @@ class NormalizationOptions(_message.Message):
     TRADITIONAL_TO_SIMPLIFIED_FIELD_NUMBER: _builtins.int
     LOWERCASE_FIELD_NUMBER: _builtins.int
     unicode_nfkc: _builtins.bool
-    """Unicode NFKC. Default true."""
+    """Unicode NFKC, which folds compatibility forms ("，" → ",", "℃" → "°C", full-width letters to
+    ASCII). Default false: NFC, which keeps CJK punctuation and symbols.
+    """
     collapse_whitespace: _builtins.bool
     """Collapse runs of whitespace to one space and strip the ends. Default true."""
     strip_control_chars: _builtins.bool
     """Remove control characters (except tab and newline in chat content). Default true."""
     fullwidth_to_halfwidth: _builtins.bool
-    """Full-width to half-width forms (CJK punctuation, digits, Latin letters). Default true."""
+    """Full-width to half-width forms (CJK punctuation, digits, Latin letters). Default false."""
     traditional_to_simplified: _builtins.bool
     """Traditional to simplified Chinese (OpenCC). Default false."""
     lowercase: _builtins.bool
