@@ -225,7 +225,10 @@ class _ChatDedupScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChatDe
     CHAT_DEDUP_SCOPE_CONVERSATION: _ChatDedupScope.ValueType  # 1
     """The whole conversation."""
     CHAT_DEDUP_SCOPE_PROMPT: _ChatDedupScope.ValueType  # 2
-    """The prompt (every turn before the last assistant turn)."""
+    """The prompt (every turn before the last assistant turn); the answers are what the duplicates
+    must agree on, so two answers to one prompt are a label conflict (kept unless the conflict
+    policy drops).
+    """
 
 class ChatDedupScope(_ChatDedupScope, metaclass=_ChatDedupScopeEnumTypeWrapper):
     """What chat de-duplication compares."""
@@ -235,7 +238,10 @@ CHAT_DEDUP_SCOPE_UNSPECIFIED: ChatDedupScope.ValueType  # 0
 CHAT_DEDUP_SCOPE_CONVERSATION: ChatDedupScope.ValueType  # 1
 """The whole conversation."""
 CHAT_DEDUP_SCOPE_PROMPT: ChatDedupScope.ValueType  # 2
-"""The prompt (every turn before the last assistant turn)."""
+"""The prompt (every turn before the last assistant turn); the answers are what the duplicates
+must agree on, so two answers to one prompt are a label conflict (kept unless the conflict
+policy drops).
+"""
 Global___ChatDedupScope: _TypeAlias = ChatDedupScope  # noqa: Y015
 
 @_typing.final
