@@ -55,7 +55,8 @@ class PiiMode(StrEnum):
 
 
 class ConflictPolicy(StrEnum):
-    """What to keep when duplicates carry different labels (the zero value means KEEP_MAJORITY)."""
+    """What to keep when duplicates carry different labels (the zero value means KEEP_ALL: conflicts
+    are reported, never dropped, unless the user picks a policy that drops)."""
 
     KEEP_MAJORITY = "keep_majority"
     KEEP_FIRST = "keep_first"
@@ -67,7 +68,7 @@ class ConflictPolicy(StrEnum):
 _UNSPECIFIED_MEANS: dict[type[StrEnum], StrEnum] = {
     ValidationPolicy: ValidationPolicy.REJECT_FILE,
     PiiMode: PiiMode.MASK,
-    ConflictPolicy: ConflictPolicy.KEEP_MAJORITY,
+    ConflictPolicy: ConflictPolicy.KEEP_ALL,
     ChatDedupScope: ChatDedupScope.CONVERSATION,
 }
 
@@ -135,7 +136,14 @@ class PiiOptions:
 
 @dataclass(frozen=True, slots=True)
 class DedupOptions:
-    """Exact and near-duplicate (MinHash LSH) de-duplication."""
+    """Exact and near-duplicate (MinHash LSH) de-duplication.
+
+    Splits that come with the data are never changed by default: duplicates inside a supplied
+    validation or test split are reported and kept (`dedup_eval_splits` removes them, within each
+    split); a training row (or a row without a split) that duplicates a validation or test row is
+    removed from training (`decontaminate`), never the evaluation row; label conflicts are
+    reported and kept (`conflict_policy` KEEP_ALL) unless another policy is chosen.
+    """
 
     exact: bool = True
     near: bool = True
@@ -143,8 +151,10 @@ class DedupOptions:
     shingle_size: int = 5
     num_permutations: int = 128
     threshold: float = 0.8
-    conflict_policy: ConflictPolicy = ConflictPolicy.KEEP_MAJORITY
+    conflict_policy: ConflictPolicy = ConflictPolicy.KEEP_ALL
     chat_scope: ChatDedupScope = ChatDedupScope.CONVERSATION
+    dedup_eval_splits: bool = False
+    decontaminate: bool = True
 
 
 @dataclass(frozen=True, slots=True)

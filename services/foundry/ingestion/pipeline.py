@@ -1,9 +1,9 @@
 """The ingestion pipeline: source files → per-row steps → de-duplication → split → final rows.
 
-    read → default split → normalize → validate → quality → pii   (streaming, per row)
+    read → default split → normalize → validate → unique ids → quality → pii   (streaming, per row)
          → spool on local disk + compact keys per row              (memory stays flat)
          → de-duplicate (exact, near) → split (seeded, stratified, group-aware)
-         → final rows, ordered by split, with statistics
+         → final rows, ordered by split, with statistics (ids checked unique: `ids.py`)
 
 Every step counts what it did (`StepReport`). Under the REJECT_FILE policy, any row that fails
 to parse or validate rejects the whole upload with its line numbers, before anything is stored.
@@ -33,6 +33,7 @@ from foundry.domain.steps import RowViolation, Step, StepReport
 from foundry.domain.tokencount import TokenCounter
 from foundry.ingestion.dedup import Deduplicator, DedupResult
 from foundry.ingestion.dedup.leakage import SPLITS
+from foundry.ingestion.ids import UniqueIds, check_unique
 from foundry.ingestion.normalize import NormalizeStep
 from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pii import PiiStep
@@ -183,10 +184,12 @@ class IngestPipeline:
         self._work_dir = work_dir
         self._on_rows = on_rows
         self._default_split = _DefaultSplit()
+        self._unique_ids = UniqueIds()
         self._steps: list[Step] = [
             self._default_split,
             NormalizeStep(recipe.normalization, task),
             ValidateStep(task, recipe.validation),
+            self._unique_ids,
         ]
         self._steps.append(QualityStep(recipe.quality))
         if recipe.pii.enabled:
@@ -199,6 +202,7 @@ class IngestPipeline:
         for source_file in files:
             spec = dataclasses.replace(self.source, file_name=source_file.file_name)
             self._default_split.split = source_file.split
+            self._unique_ids.given = source_file.examples is not None or bool(spec.field_mapping.id_field)
             if source_file.examples is not None:
                 passed = _Passthrough()
                 self._read_reports.append(passed.report)
@@ -217,7 +221,7 @@ class IngestPipeline:
     def _check_rejection(self) -> None:
         if self.recipe.validation.policy is not ValidationPolicy.REJECT_FILE:
             return
-        invalid = [*self._read_reports, self._steps[2].report]
+        invalid = [*self._read_reports, self._steps[2].report, self._unique_ids.report]
         count = sum(r.rows_dropped for r in invalid)
         if count:
             shown = [v for r in invalid for v in r.violations][
@@ -277,6 +281,7 @@ class IngestPipeline:
         outputs = {split: Spool(work / f"{split.value}.arrows") for split in SPLIT_ORDER}
         split_field = EXAMPLE_SCHEMA.field("split")
         split_index = EXAMPLE_SCHEMA.get_field_index("split")
+        stored_ids: list[pa.Array] = []
         row = 0
         for batch in spool.record_batches():  # column-wise: no Python object per row
             end = row + batch.num_rows
@@ -292,10 +297,12 @@ class IngestPipeline:
                     split_index, split_field, pa.array([split.value] * part.num_rows, pa.string())
                 )
                 outputs[split].append_batch(part)
+                stored_ids.append(part.column("id"))
                 stats.add_batch(part, split)
             row = end
         for output in outputs.values():
             output.close()
+        check_unique(stored_ids)
         spool.path.unlink(missing_ok=True)
         per_split = stats.per_split()
         reports = [

@@ -43,6 +43,8 @@ def duplicate_summary(result: DedupResult, names: Mapping[int, str]) -> dict[str
         "near_duplicate_params": dict(result.params),
         "label_conflict_groups": result.conflicts,
         "label_conflict_rows_dropped": drops.get("label_conflict", 0),
+        "eval_duplicates_removed": drops.get("eval_duplicate", 0),
+        "eval_duplicates_kept": result.report.counters.get("eval_duplicates_kept", 0),
     }
 
 
@@ -62,6 +64,7 @@ def leakage_summary(result: DedupResult, names: Mapping[int, str]) -> list[dict[
                 "split_a": SPLIT_ENUM[first],
                 "split_b": SPLIT_ENUM[second],
                 "clusters": clusters,
+                "rows": result.leakage.rows_by_splits.get(pair, 0),
                 "sample_example_ids": samples[:20],
             }
         )

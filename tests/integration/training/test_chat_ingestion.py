@@ -16,6 +16,7 @@ from foundry.domain.formats import Format, SourceSpec
 from foundry.domain.textnorm import NormalizationOptions, TextNormalizer
 from foundry.ingestion.core import IngestionCore, IngestSpec
 from foundry.ingestion.options import (
+    ConflictPolicy,
     DedupOptions,
     IngestRecipe,
     PiiOptions,
@@ -149,7 +150,17 @@ def test_pii_is_masked_and_duplicates_found_on_prompt_and_conversation(
         store, settings, "chat-dedup-prompt", "c.jsonl", Format.CHAT_OPENAI,
         IngestRecipe(dedup=DedupOptions(near=False, chat_scope=ChatDedupScope.PROMPT)), data,
     )  # fmt: skip
-    assert len(list(iter_examples(store, by_prompt.manifest))) == 11  # type: ignore[attr-defined]
+    # the answers are what prompt duplicates must agree on: by default two answers to one prompt
+    # are a label conflict, reported and kept; a dropping policy keeps one
+    assert len(list(iter_examples(store, by_prompt.manifest))) == 12  # type: ignore[attr-defined]
+    assert by_prompt.manifest.statistics["duplicates"]["label_conflict_groups"] == 1  # type: ignore[attr-defined]
+    one_answer = ingest(
+        store, settings, "chat-dedup-prompt-one", "c.jsonl", Format.CHAT_OPENAI,
+        IngestRecipe(dedup=DedupOptions(
+            near=False, chat_scope=ChatDedupScope.PROMPT, conflict_policy=ConflictPolicy.KEEP_MAJORITY
+        )), data,
+    )  # fmt: skip
+    assert len(list(iter_examples(store, one_answer.manifest))) == 11  # type: ignore[attr-defined]
 
 
 def test_an_unknown_tokenizer_is_refused_naming_the_field(store: ObjectStore, settings: Settings) -> None:

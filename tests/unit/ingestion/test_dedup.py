@@ -371,7 +371,19 @@ def test_label_conflicts_per_policy(policy: ConflictPolicy, keep: list[int], rea
 
 def test_majority_tie_keeps_the_label_seen_first() -> None:
     rows = [(SENTENCE, "B", "unassigned"), (SENTENCE, "A", "unassigned")]
-    assert run(rows).keep.tolist() == [True, False]
+    assert run(rows, DedupOptions(conflict_policy=ConflictPolicy.KEEP_MAJORITY)).keep.tolist() == [
+        True,
+        False,
+    ]
+
+
+def test_label_conflicts_are_reported_not_dropped_by_default() -> None:
+    rows = [(SENTENCE, "B", "unassigned"), (SENTENCE, "A", "unassigned"), (SENTENCE, "A", "unassigned")]
+    result = run(rows, DedupOptions(exact=False, near=False))
+    assert result.keep.tolist() == [True, True, True] and result.conflicts == 1
+    result = run(rows)
+    assert result.keep.tolist() == [True, True, False]
+    assert dict(result.report.drop_reasons) == {"exact_duplicate": 1}
 
 
 def test_leakage_across_existing_splits() -> None:
@@ -382,11 +394,21 @@ def test_leakage_across_existing_splits() -> None:
         (SENTENCE + " .", "a", "validation"),  # near copy
         ("unrelated text number two", "a", "unassigned"),
     ]
-    leak = run(rows).leakage
+    # without decontamination every row stays, and the leakage counts them all
+    leak = run(rows, DedupOptions(decontaminate=False)).leakage
     assert leak.clusters == 1 and leak.rows == 3
     assert leak.by_splits == {"test~train": 1, "test~validation": 1, "train~validation": 1}
-    assert leak.exact_pairs == 1 and leak.near_pairs == 1
+    assert leak.rows_by_splits == {"test~train": 2, "test~validation": 2, "train~validation": 2}
+    assert leak.exact_pairs == 1 and leak.near_pairs == 2
     assert {split for _, split in leak.samples[0]} == {"train", "test", "validation"}
+    # by default the train row leaves; what remains is the test~validation leak
+    result = run(rows)
+    assert result.keep.tolist() == [False, True, True, True, True]
+    assert dict(result.report.drop_reasons) == {"eval_duplicate": 1}
+    leak = result.leakage
+    assert leak.clusters == 1 and leak.rows == 2
+    assert leak.by_splits == {"test~validation": 1} and leak.rows_by_splits == {"test~validation": 2}
+    assert leak.exact_pairs == 0 and leak.near_pairs == 1
 
 
 def test_rows_in_any_order_and_determinism() -> None:

@@ -4,6 +4,7 @@ conflicts and leakage across existing splits. See `dedup.py` for the flow; the p
 
 from foundry.ingestion.dedup.dedup import Deduplicator, check_options
 from foundry.ingestion.dedup.result import (
+    EVAL_DUPLICATE,
     EXACT_DUPLICATE,
     LABEL_CONFLICT,
     NEAR_DUPLICATE,
@@ -15,6 +16,7 @@ from foundry.ingestion.dedup.result import (
 )
 
 __all__ = [
+    "EVAL_DUPLICATE",
     "EXACT_DUPLICATE",
     "LABEL_CONFLICT",
     "NEAR_DUPLICATE",

@@ -10,17 +10,22 @@ existing split (1) and, for near-duplicates, its band keys (8 per band) and shin
 distinct shingle, on disk with `spill_dir`); label texts are kept for the first
 `max_label_texts` distinct labels only (later ones are reported by hash).
 
-`finish` decides in this order, rows taken in row-id order:
+`finish` decides in this order, rows taken in row-id order, within scopes (`scopes.py`: the
+training pool, and each supplied evaluation split on its own):
 
-1. exact groups (same content digest) and label conflicts, per `exact.py`;
-2. near duplicates among the contents still kept: one row per exact group goes through MinHash
-   LSH (`near.py`), every candidate pair is verified by exact Jaccard, and the verified pairs
-   join exact groups into near clusters (union-find). With `remove_near` only the first group
-   of each cluster keeps its rows; the rows of the others are dropped as near duplicates;
-3. clusters for the split step: each exact group joined with its near cluster; a row without
-   any duplicate has cluster -1;
-4. leakage over the existing splits, and the step report ("dedup", with drop reasons
-   exact_duplicate, near_duplicate and label_conflict).
+1. exact groups (same content digest) and label conflicts within each scope, per `exact.py`;
+   the rows of an evaluation split are frozen (reported, kept) unless `dedup_eval_splits`;
+2. near duplicates among the contents still kept: one row per exact group of a scope goes
+   through MinHash LSH (`near.py`), every candidate pair is verified by exact Jaccard, and the
+   verified pairs join exact groups into near clusters (union-find). With `remove_near` only
+   the first group of each cluster within a scope keeps its rows; the rows of the others are
+   dropped as near duplicates (frozen rows never are);
+3. clusters for the split step: each exact group (across scopes) joined with its near cluster;
+   a row without any duplicate has cluster -1;
+4. decontamination (`decontaminate`): every row of the training pool in a cluster with a kept
+   validation/test row is dropped as an eval duplicate;
+5. leakage over the existing splits among the rows kept, and the step report ("dedup", with drop
+   reasons exact_duplicate, near_duplicate, label_conflict and eval_duplicate).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +54,7 @@ from foundry.ingestion.dedup.result import (
     LabelConflict,
     RowPairs,
 )
+from foundry.ingestion.dedup.scopes import decontaminate, frozen_duplicates, is_eval, scopes
 from foundry.ingestion.options import DedupOptions
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split, Task
@@ -161,17 +168,31 @@ class Deduplicator:
         splits = np.concatenate(self._splits)[order] if self._splits else np.zeros(0, np.uint8)
         self._rows, self._digests, self._labels, self._splits = [], [], [], []
 
-        group = exact_step.exact_groups(digests[:, 0].copy(), digests[:, 1].copy())
+        high, low = digests[:, 0].copy(), digests[:, 1].copy()
+        group = exact_step.exact_groups(high, low)
+        scope = scopes(splits)
+        scoped = exact_step.exact_groups(high, low, scope)
+        frozen = is_eval(splits) & (not self.options.dedup_eval_splits)
         decision = exact_step.decide(
-            group, labels, self.options.conflict_policy, exact=self.options.exact, max_listed=self.max_listed
+            scoped,
+            labels,
+            self.options.conflict_policy,
+            exact=self.options.exact,
+            max_listed=self.max_listed,
+            frozen=frozen,
         )
         reason, duplicate_of = decision.reason, decision.duplicate_of
-        roots, left, right, jaccard, near_stats = self._near_pass(group, reason, duplicate_of, order)
-        cluster_root = roots[group]
-        cluster_id = _cluster_ids(cluster_root)
+        near = self._near_pass(group, scoped, scope, frozen, reason, duplicate_of, order)
+        roots, left, right, jaccard, near_stats = near.roots, near.left, near.right, near.jaccard, near.stats
+        cluster_id = _cluster_ids(roots[group])
+        near_stats["eval_duplicates_kept"] = frozen_duplicates(scoped, frozen, near.scoped_roots)
+        near_stats["decontaminated"] = (
+            decontaminate(cluster_id, splits, reason, duplicate_of) if self.options.decontaminate else 0
+        )
+        keep = reason == 0
         result = DedupResult(
             row_ids=rows,
-            keep=reason == 0,
+            keep=keep,
             reason=reason,
             duplicate_of=np.where(duplicate_of >= 0, rows[np.maximum(duplicate_of, 0)], -1),
             cluster_id=cluster_id,
@@ -182,7 +203,9 @@ class Deduplicator:
             near_pairs=RowPairs(rows[left], rows[right], jaccard),
             conflicts=decision.conflicts,
             conflict_samples=tuple(self._conflict(c, rows) for c in decision.conflict_samples),
-            leakage=leakage(cluster_id, group, splits, left, right, rows, max_listed=self.max_listed),
+            leakage=leakage(
+                cluster_id, group, splits, left, right, rows, keep=keep, max_listed=self.max_listed
+            ),
             report=StepReport(self.name),
             params=self._params(),
         )
@@ -191,18 +214,21 @@ class Deduplicator:
         return result
 
     def _near_pass(
-        self, group: I64, reason: U8, duplicate_of: I64, order: I64
-    ) -> tuple[I64, I64, I64, npt.NDArray[np.float64], dict[str, int]]:
-        """Near clusters of the exact groups still kept: (root group per group, verified pairs as
-        row positions, their Jaccard, counts); drops near duplicates when `remove_near`."""
+        self, group: I64, scoped: I64, scope: U8, frozen: Bools, reason: U8, duplicate_of: I64, order: I64
+    ) -> _NearPass:
+        """Near clusters of the exact groups still kept (one probe row per group of a scope):
+        the root group of each exact group over every verified pair, and of each scoped group
+        over the pairs within a scope; drops near duplicates within a scope when `remove_near`
+        (never rows that are `frozen`)."""
         count = len(group)
         empty = np.zeros(0, dtype=np.int64)
         if self._near is None or count == 0:
-            return np.arange(count), empty, empty, np.zeros(0), {"near_clusters": 0}
+            identity = np.arange(count)
+            return _NearPass(identity, identity, empty, empty, np.zeros(0), {"near_clusters": 0})
         positions = np.arange(count, dtype=np.int64)
         alive = reason == 0
-        probe = np.full(count, count, dtype=np.int64)  # per group: its first kept row
-        np.minimum.at(probe, group[alive], positions[alive])
+        probe = np.full(count, count, dtype=np.int64)  # per scoped group: its first kept row
+        np.minimum.at(probe, scoped[alive], positions[alive])
         probes = probe[probe < count]
         include = np.zeros(count, dtype=np.bool_)
         include[order[probes]] = True  # the index numbers rows in the order they were added
@@ -212,22 +238,26 @@ class Deduplicator:
         rank[order] = positions
         left, right = rank[pairs.left], rank[pairs.right]
         left, right = np.minimum(left, right), np.maximum(left, right)
+        distinct = group[left] != group[right]  # same content in two scopes is an exact pair
+        left, right, jaccard = left[distinct], right[distinct], pairs.jaccard[distinct]
         by_rows = np.lexsort((right, left))
-        left, right, jaccard = left[by_rows], right[by_rows], pairs.jaccard[by_rows]
+        left, right, jaccard = left[by_rows], right[by_rows], jaccard[by_rows]
         roots = components(count, group[left], group[right])
-        live_groups = group[probes]
+        within = scope[left] == scope[right]
+        scoped_roots = components(count, scoped[left[within]], scoped[right[within]])
+        live_groups = np.unique(group[probes])
         groups_per_root = np.bincount(roots[live_groups], minlength=count)
         if self.options.remove_near:
-            moved = alive & (roots[group] != group)
+            moved = alive & ~frozen & (scoped_roots[scoped] != scoped)
             reason[moved] = _NEAR
-            duplicate_of[moved] = probe[roots[group[moved]]]
+            duplicate_of[moved] = probe[scoped_roots[scoped[moved]]]
         stats = {
             "near_clusters": int((groups_per_root >= 2).sum()),
             "near_pairs": len(left),
             "near_candidates": pairs.candidates,
             "near_size_rejected": pairs.size_rejected,
         }
-        return roots, left, right, jaccard, stats
+        return _NearPass(roots, scoped_roots, left, right, jaccard, stats)
 
     def _exact_samples(self, group: I64, reason: U8, duplicate_of: I64, rows: I64) -> tuple[Cluster, ...]:
         """The largest exact groups: their kept row, first rows and size."""
@@ -266,6 +296,8 @@ class Deduplicator:
             "remove_near": options.remove_near,
             "conflict_policy": options.conflict_policy.value,
             "chat_scope": options.chat_scope.value,
+            "dedup_eval_splits": options.dedup_eval_splits,
+            "decontaminate": options.decontaminate,
         }
         if self._near is not None:
             params |= {
@@ -302,6 +334,19 @@ class Deduplicator:
             }
         )
         report.wall_time_s = self._wall_s
+
+
+@dataclass(frozen=True, slots=True)
+class _NearPass:
+    """What the near pass found: root group per exact group (all pairs) and per scoped group
+    (pairs within a scope), the verified pairs as row positions, their Jaccard, counts."""
+
+    roots: I64
+    scoped_roots: I64
+    left: I64
+    right: I64
+    jaccard: npt.NDArray[np.float64]
+    stats: dict[str, int]
 
 
 def _describe(row: int, reason: str, original: int) -> str:

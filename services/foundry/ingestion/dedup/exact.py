@@ -14,6 +14,8 @@ resolved by `ConflictPolicy`:
 | KEEP_ALL | the first row of each label | - | the other rows of each label, unlabeled rows |
 
 With `exact=False` rows are never dropped as exact duplicates (conflicts are still resolved).
+Rows of a frozen group (a supplied evaluation split, unless `dedup_eval_splits`) are never
+dropped; their duplicates and conflicts are counted and listed only.
 Groups without conflicts are decided with whole-array operations; only conflicting groups are
 visited one by one.
 """
@@ -32,20 +34,23 @@ from foundry.ingestion.options import ConflictPolicy
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 U8 = npt.NDArray[np.uint8]
+Bools = npt.NDArray[np.bool_]
 
 _EXACT = REASON_CODES[EXACT_DUPLICATE]
 _CONFLICT = REASON_CODES[LABEL_CONFLICT]
 
 
-def exact_groups(high: U64, low: U64) -> I64:
-    """The first row of each row's group of equal digests (`high`, `low` halves)."""
+def exact_groups(high: U64, low: U64, scope: U8 | None = None) -> I64:
+    """The first row of each row's group of equal digests (`high`, `low` halves); with `scope`,
+    rows of different scopes never share a group."""
     count = len(high)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(count), low, high))
-    high, low = high[order], low[order]
+    scope = np.zeros(count, dtype=np.uint8) if scope is None else scope
+    order = np.lexsort((np.arange(count), low, high, scope))
+    high, low, scope = high[order], low[order], scope[order]
     starts = np.ones(count, dtype=np.bool_)
-    starts[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+    starts[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1]) | (scope[1:] != scope[:-1])
     group = np.empty(count, dtype=np.int64)
     group[order] = order[starts][np.cumsum(starts) - 1]
     return group
@@ -72,12 +77,20 @@ class ExactDecision:
 
 
 def decide(
-    group: I64, labels: U64, policy: ConflictPolicy, *, exact: bool, max_listed: int = 100
+    group: I64,
+    labels: U64,
+    policy: ConflictPolicy,
+    *,
+    exact: bool,
+    max_listed: int = 100,
+    frozen: Bools | None = None,
 ) -> ExactDecision:
     """Decide every row of the exact groups `group` (see the module docstring); `labels` holds
-    each row's label signature hash, 0 for unlabeled."""
+    each row's label signature hash, 0 for unlabeled. Rows of a group that is `frozen` (all its
+    rows or none) are never dropped: their duplicates and conflicts are only reported."""
     count = len(group)
     rows = np.arange(count, dtype=np.int64)
+    frozen = np.zeros(count, dtype=np.bool_) if frozen is None else frozen
     reason = np.zeros(count, dtype=np.uint8)
     duplicate_of = np.full(count, -1, dtype=np.int64)
     in_group = np.bincount(group, minlength=count)[group] >= 2
@@ -91,7 +104,7 @@ def decide(
     first_labelled = np.full(count, count, dtype=np.int64)
     np.minimum.at(first_labelled, group[labelled], labelled)
     keeper = np.where(first_labelled[group] < count, first_labelled[group], group)
-    plain = np.flatnonzero(in_group & ~conflicting[group] & (rows != keeper))
+    plain = np.flatnonzero(in_group & ~conflicting[group] & (rows != keeper) & ~frozen)
     if exact:
         reason[plain] = _EXACT
         duplicate_of[plain] = keeper[plain]
@@ -104,7 +117,10 @@ def decide(
         ends = np.append(bounds[1:], len(order))
         for start, end in zip(bounds.tolist(), ends.tolist(), strict=True):
             members = order[start:end].tolist()
-            resolved = _resolve(members, labels, policy, exact, reason, duplicate_of)
+            if frozen[members[0]]:
+                resolved = _report_only(members, labels)
+            else:
+                resolved = _resolve(members, labels, policy, exact, reason, duplicate_of)
             if len(samples) < max_listed:
                 samples.append(resolved)
     return ExactDecision(reason, duplicate_of, len(conflict_ids), tuple(samples))
@@ -141,6 +157,16 @@ def _resolve(
             elif row != keeper and exact:
                 reason[row], duplicate_of[row] = _EXACT, keeper
     return ConflictGroup(members[0], len(members), tuple(counts.items()), kept)
+
+
+def _report_only(members: list[int], labels: U64) -> ConflictGroup:
+    """One conflicting group of a frozen scope: every row is kept."""
+    counts: dict[int, int] = {}
+    for row in members:
+        label = int(labels[row])
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    return ConflictGroup(members[0], len(members), tuple(counts.items()), tuple(members))
 
 
 def _winner(counts: Mapping[int, int], first_of: Mapping[int, int], policy: ConflictPolicy) -> int:

@@ -85,6 +85,24 @@ def exact_pairs_across(group: I64, splits: U8) -> int:
     return int(((total * total - (per_split * per_split).sum(axis=1)) // 2).sum())
 
 
+def rows_by_pair(cluster: I64, splits: U8) -> dict[str, int]:
+    """Per pair of existing splits ("test~train"), the rows of either split in clusters (-1 none)
+    that hold rows of both."""
+    assigned = (cluster >= 0) & (splits < _ASSIGNED)
+    if not assigned.any():
+        return {}
+    count = int(cluster.max()) + 1
+    cells = np.bincount(
+        cluster[assigned] * _ASSIGNED + splits[assigned], minlength=count * _ASSIGNED
+    ).reshape(count, _ASSIGNED)
+    out: dict[str, int] = {}
+    for first, second in combinations(range(_ASSIGNED), 2):
+        both = (cells[:, first] > 0) & (cells[:, second] > 0)
+        if both.any():
+            out[split_pair_name(first, second)] = int((cells[both, first] + cells[both, second]).sum())
+    return out
+
+
 def leakage(
     cluster: I64,
     group: I64,
@@ -93,9 +111,14 @@ def leakage(
     near_right: I64,
     rows: Sequence[int] | I64,
     *,
+    keep: npt.NDArray[np.bool_] | None = None,
     max_listed: int = 100,
 ) -> Leakage:
-    """The leakage report of clusters (`cluster` per row) over the existing `splits`."""
+    """The leakage report of clusters (`cluster` per row) over the existing `splits`, counting
+    only the rows that `keep` keeps (all when None)."""
+    if keep is not None:
+        cluster = np.where(keep, cluster, -1)
+        splits = np.where(keep, splits, UNASSIGNED_CODE).astype(np.uint8)
     clusters, leak_rows, by_splits, samples = cluster_leakage(cluster, splits, rows, max_listed=max_listed)
     left_split, right_split = splits[near_left], splits[near_right]
     near = int(((left_split != right_split) & (left_split < _ASSIGNED) & (right_split < _ASSIGNED)).sum())
@@ -103,6 +126,7 @@ def leakage(
         clusters=clusters,
         rows=leak_rows,
         by_splits=by_splits,
+        rows_by_splits=rows_by_pair(cluster, splits),
         exact_pairs=exact_pairs_across(group, splits),
         near_pairs=near,
         samples=tuple(samples),

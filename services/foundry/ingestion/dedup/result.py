@@ -27,7 +27,9 @@ KEPT = 0
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 LABEL_CONFLICT = "label_conflict"
-REASONS: tuple[str, ...] = ("", EXACT_DUPLICATE, NEAR_DUPLICATE, LABEL_CONFLICT)
+#: a training row (or one without a split) that duplicates a supplied validation/test row
+EVAL_DUPLICATE = "eval_duplicate"
+REASONS: tuple[str, ...] = ("", EXACT_DUPLICATE, NEAR_DUPLICATE, LABEL_CONFLICT, EVAL_DUPLICATE)
 REASON_CODES = {reason: code for code, reason in enumerate(REASONS) if reason}
 
 RowName = Callable[[int], str]
@@ -84,16 +86,19 @@ class LabelConflict:
 
 @dataclass(frozen=True, slots=True)
 class Leakage:
-    """Duplicates across the splits the data came with (train, validation, test).
+    """Duplicates across the splits the data came with (train, validation, test), among the rows
+    that stay (after de-duplication and decontamination).
 
-    `clusters` counts duplicate clusters (exact groups joined with near clusters) whose rows carry
-    two or more different existing splits; `by_splits` counts them per pair of splits
-    ("test~train"); `exact_pairs` and `near_pairs` count row pairs across two existing splits.
+    `clusters` counts duplicate clusters (exact groups joined with near clusters) whose kept rows
+    carry two or more different existing splits, and `rows` their kept rows; `by_splits` counts
+    them per pair of splits ("test~train"), `rows_by_splits` the kept rows of the two splits in
+    them; `exact_pairs` and `near_pairs` count pairs of kept rows across two existing splits.
     """
 
     clusters: int = 0
     rows: int = 0
     by_splits: dict[str, int] = field(default_factory=dict)
+    rows_by_splits: dict[str, int] = field(default_factory=dict)
     exact_pairs: int = 0
     near_pairs: int = 0
     samples: tuple[tuple[tuple[int, str], ...], ...] = ()
@@ -104,6 +109,7 @@ class Leakage:
             "clusters": self.clusters,
             "rows": self.rows,
             "by_splits": dict(sorted(self.by_splits.items())),
+            "rows_by_splits": dict(sorted(self.rows_by_splits.items())),
             "exact_pairs": self.exact_pairs,
             "near_pairs": self.near_pairs,
             "samples": [

@@ -604,6 +604,8 @@ class DuplicateSummary(_message.Message):
     NEAR_DUPLICATE_PARAMS_FIELD_NUMBER: _builtins.int
     LABEL_CONFLICT_GROUPS_FIELD_NUMBER: _builtins.int
     LABEL_CONFLICT_ROWS_DROPPED_FIELD_NUMBER: _builtins.int
+    EVAL_DUPLICATES_REMOVED_FIELD_NUMBER: _builtins.int
+    EVAL_DUPLICATES_KEPT_FIELD_NUMBER: _builtins.int
     exact_duplicates_removed: _builtins.int
     """Examples removed as exact duplicates (same normalized content)."""
     near_duplicate_clusters: _builtins.int
@@ -630,6 +632,16 @@ class DuplicateSummary(_message.Message):
     """
     label_conflict_rows_dropped: _builtins.int
     """Examples dropped by the conflict keep-policy."""
+    eval_duplicates_removed: _builtins.int
+    """--- Splits that came with the data ----------------------------------------------------------------
+
+    Training rows (and rows without a split) removed because they duplicate a validation or test
+    row (decontamination); the evaluation rows stay.
+    """
+    eval_duplicates_kept: _builtins.int
+    """Rows of a supplied validation or test split that duplicate an earlier row of the same split,
+    exactly or nearly, and were kept (reported only, unless the recipe's dedup_eval_splits).
+    """
     @_builtins.property
     def clusters(self) -> _containers.RepeatedCompositeFieldContainer[Global___DuplicateCluster]:
         """Every near-duplicate cluster, unless clusters_truncated."""
@@ -651,10 +663,12 @@ class DuplicateSummary(_message.Message):
         near_duplicate_params: _struct_pb2.Struct | None = ...,
         label_conflict_groups: _builtins.int = ...,
         label_conflict_rows_dropped: _builtins.int = ...,
+        eval_duplicates_removed: _builtins.int = ...,
+        eval_duplicates_kept: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["near_duplicate_params", b"near_duplicate_params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "clusters_artifact_key", b"clusters_artifact_key", "clusters_truncated", b"clusters_truncated", "exact_duplicates_removed", b"exact_duplicates_removed", "label_conflict_groups", b"label_conflict_groups", "label_conflict_rows_dropped", b"label_conflict_rows_dropped", "near_duplicate_clusters", b"near_duplicate_clusters", "near_duplicate_params", b"near_duplicate_params", "near_duplicates_removed", b"near_duplicates_removed", "rows_in_near_duplicate_clusters", b"rows_in_near_duplicate_clusters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "clusters_artifact_key", b"clusters_artifact_key", "clusters_truncated", b"clusters_truncated", "eval_duplicates_kept", b"eval_duplicates_kept", "eval_duplicates_removed", b"eval_duplicates_removed", "exact_duplicates_removed", b"exact_duplicates_removed", "label_conflict_groups", b"label_conflict_groups", "label_conflict_rows_dropped", b"label_conflict_rows_dropped", "near_duplicate_clusters", b"near_duplicate_clusters", "near_duplicate_params", b"near_duplicate_params", "near_duplicates_removed", b"near_duplicates_removed", "rows_in_near_duplicate_clusters", b"rows_in_near_duplicate_clusters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -662,7 +676,9 @@ Global___DuplicateSummary: _TypeAlias = DuplicateSummary  # noqa: Y015
 
 @_typing.final
 class SplitLeak(_message.Message):
-    """Near duplicates that straddle two splits (leakage), for splits that came with the data."""
+    """Duplicates (exact or near) that straddle two splits (leakage), for splits that came with the
+    data, among the rows stored in the version.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -678,7 +694,7 @@ class SplitLeak(_message.Message):
     clusters: _builtins.int
     """Clusters with members in both splits."""
     rows: _builtins.int
-    """Examples of split_b that have a near duplicate in split_a."""
+    """Rows of split_a and split_b in those clusters (rows stored in the version)."""
     @_builtins.property
     def sample_example_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A few example ids of split_b concerned (at most 20)."""

@@ -189,7 +189,7 @@ class _ConflictPolicy:
 class _ConflictPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConflictPolicy.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CONFLICT_POLICY_UNSPECIFIED: _ConflictPolicy.ValueType  # 0
-    """Not set: same as CONFLICT_POLICY_KEEP_MAJORITY."""
+    """Not set: same as CONFLICT_POLICY_KEEP_ALL (conflicts are reported, not dropped)."""
     CONFLICT_POLICY_KEEP_MAJORITY: _ConflictPolicy.ValueType  # 1
     """Keep the label most duplicates carry (ties: the first seen); drop the others."""
     CONFLICT_POLICY_KEEP_FIRST: _ConflictPolicy.ValueType  # 2
@@ -203,7 +203,7 @@ class ConflictPolicy(_ConflictPolicy, metaclass=_ConflictPolicyEnumTypeWrapper):
     """What to keep when duplicates carry different labels."""
 
 CONFLICT_POLICY_UNSPECIFIED: ConflictPolicy.ValueType  # 0
-"""Not set: same as CONFLICT_POLICY_KEEP_MAJORITY."""
+"""Not set: same as CONFLICT_POLICY_KEEP_ALL (conflicts are reported, not dropped)."""
 CONFLICT_POLICY_KEEP_MAJORITY: ConflictPolicy.ValueType  # 1
 """Keep the label most duplicates carry (ties: the first seen); drop the others."""
 CONFLICT_POLICY_KEEP_FIRST: ConflictPolicy.ValueType  # 2
@@ -225,7 +225,10 @@ class _ChatDedupScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChatDe
     CHAT_DEDUP_SCOPE_CONVERSATION: _ChatDedupScope.ValueType  # 1
     """The whole conversation."""
     CHAT_DEDUP_SCOPE_PROMPT: _ChatDedupScope.ValueType  # 2
-    """The prompt (every turn before the last assistant turn)."""
+    """The prompt (every turn before the last assistant turn); the answers are what the duplicates
+    must agree on, so two answers to one prompt are a label conflict (kept unless the conflict
+    policy drops).
+    """
 
 class ChatDedupScope(_ChatDedupScope, metaclass=_ChatDedupScopeEnumTypeWrapper):
     """What chat de-duplication compares."""
@@ -235,7 +238,10 @@ CHAT_DEDUP_SCOPE_UNSPECIFIED: ChatDedupScope.ValueType  # 0
 CHAT_DEDUP_SCOPE_CONVERSATION: ChatDedupScope.ValueType  # 1
 """The whole conversation."""
 CHAT_DEDUP_SCOPE_PROMPT: ChatDedupScope.ValueType  # 2
-"""The prompt (every turn before the last assistant turn)."""
+"""The prompt (every turn before the last assistant turn); the answers are what the duplicates
+must agree on, so two answers to one prompt are a label conflict (kept unless the conflict
+policy drops).
+"""
 Global___ChatDedupScope: _TypeAlias = ChatDedupScope  # noqa: Y015
 
 @_typing.final
@@ -661,6 +667,9 @@ Global___PiiOptions: _TypeAlias = PiiOptions  # noqa: Y015
 @_typing.final
 class DedupOptions(_message.Message):
     """De-duplication: exact (hash of the normalized content) and near-duplicate (MinHash LSH).
+    Splits that come with the data are never changed by default: duplicates inside a supplied
+    validation/test split are reported, not removed; a training row that duplicates an
+    evaluation row is removed from training; label conflicts are reported, not dropped.
     --- Exact -----------------------------------------------------------------------------------------
     """
 
@@ -674,6 +683,8 @@ class DedupOptions(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     CONFLICT_POLICY_FIELD_NUMBER: _builtins.int
     CHAT_SCOPE_FIELD_NUMBER: _builtins.int
+    DEDUP_EVAL_SPLITS_FIELD_NUMBER: _builtins.int
+    DECONTAMINATE_FIELD_NUMBER: _builtins.int
     exact: _builtins.bool
     """Remove exact duplicates. Default true."""
     near: _builtins.bool
@@ -694,10 +705,23 @@ class DedupOptions(_message.Message):
     conflict_policy: Global___ConflictPolicy.ValueType
     """--- Conflicts and chat ----------------------------------------------------------------------------------
 
-    What to keep when duplicates disagree on labels.
+    What to keep when duplicates disagree on labels. Default KEEP_ALL: label conflicts are
+    reported, not dropped; the other policies drop rows.
     """
     chat_scope: Global___ChatDedupScope.ValueType
     """What chat de-duplication compares."""
+    dedup_eval_splits: _builtins.bool
+    """--- Splits that come with the data ------------------------------------------------------------
+
+    Remove duplicates (exact and near) inside each supplied validation or test split, as in
+    training. Default false: they are reported and kept, so a supplied evaluation split is never
+    changed.
+    """
+    decontaminate: _builtins.bool
+    """Remove a training row (or a row without a split) that duplicates a supplied validation or
+    test row (exact, or near when `near` is on); the evaluation row is kept. Default true; false
+    keeps both and reports the leakage.
+    """
     def __init__(
         self,
         *,
@@ -709,11 +733,17 @@ class DedupOptions(_message.Message):
         threshold: _builtins.float | None = ...,
         conflict_policy: Global___ConflictPolicy.ValueType = ...,
         chat_scope: Global___ChatDedupScope.ValueType = ...,
+        dedup_eval_splits: _builtins.bool | None = ...,
+        decontaminate: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exact", b"_exact", "_near", b"_near", "_num_permutations", b"_num_permutations", "_remove_near", b"_remove_near", "_shingle_size", b"_shingle_size", "_threshold", b"_threshold", "exact", b"exact", "near", b"near", "num_permutations", b"num_permutations", "remove_near", b"remove_near", "shingle_size", b"shingle_size", "threshold", b"threshold"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_decontaminate", b"_decontaminate", "_dedup_eval_splits", b"_dedup_eval_splits", "_exact", b"_exact", "_near", b"_near", "_num_permutations", b"_num_permutations", "_remove_near", b"_remove_near", "_shingle_size", b"_shingle_size", "_threshold", b"_threshold", "decontaminate", b"decontaminate", "dedup_eval_splits", b"dedup_eval_splits", "exact", b"exact", "near", b"near", "num_permutations", b"num_permutations", "remove_near", b"remove_near", "shingle_size", b"shingle_size", "threshold", b"threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exact", b"_exact", "_near", b"_near", "_num_permutations", b"_num_permutations", "_remove_near", b"_remove_near", "_shingle_size", b"_shingle_size", "_threshold", b"_threshold", "chat_scope", b"chat_scope", "conflict_policy", b"conflict_policy", "exact", b"exact", "near", b"near", "num_permutations", b"num_permutations", "remove_near", b"remove_near", "shingle_size", b"shingle_size", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_decontaminate", b"_decontaminate", "_dedup_eval_splits", b"_dedup_eval_splits", "_exact", b"_exact", "_near", b"_near", "_num_permutations", b"_num_permutations", "_remove_near", b"_remove_near", "_shingle_size", b"_shingle_size", "_threshold", b"_threshold", "chat_scope", b"chat_scope", "conflict_policy", b"conflict_policy", "decontaminate", b"decontaminate", "dedup_eval_splits", b"dedup_eval_splits", "exact", b"exact", "near", b"near", "num_permutations", b"num_permutations", "remove_near", b"remove_near", "shingle_size", b"shingle_size", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__decontaminate: _TypeAlias = _typing.Literal["decontaminate"]  # noqa: Y015
+    _WhichOneofArgType__decontaminate: _TypeAlias = _typing.Literal["_decontaminate", b"_decontaminate"]  # noqa: Y015
+    _WhichOneofReturnType__dedup_eval_splits: _TypeAlias = _typing.Literal["dedup_eval_splits"]  # noqa: Y015
+    _WhichOneofArgType__dedup_eval_splits: _TypeAlias = _typing.Literal["_dedup_eval_splits", b"_dedup_eval_splits"]  # noqa: Y015
     _WhichOneofReturnType__exact: _TypeAlias = _typing.Literal["exact"]  # noqa: Y015
     _WhichOneofArgType__exact: _TypeAlias = _typing.Literal["_exact", b"_exact"]  # noqa: Y015
     _WhichOneofReturnType__near: _TypeAlias = _typing.Literal["near"]  # noqa: Y015
@@ -726,6 +756,10 @@ class DedupOptions(_message.Message):
     _WhichOneofArgType__shingle_size: _TypeAlias = _typing.Literal["_shingle_size", b"_shingle_size"]  # noqa: Y015
     _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
     _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__decontaminate) -> _WhichOneofReturnType__decontaminate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dedup_eval_splits) -> _WhichOneofReturnType__dedup_eval_splits | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__exact) -> _WhichOneofReturnType__exact | None: ...
     @_typing.overload
