@@ -94,8 +94,10 @@ def source_overrides(
         out["source.csv.delimiter"] = parse_delimiter(delimiter)
     if has_header is not None:
         out["source.csv.has_header"] = has_header
-    if quote:
-        out["source.csv.quote_char"] = quote  # "none" too: the service says whether it may be
+    if quote.lower() == "none":
+        out["source.csv.quoting"] = False  # quote characters are plain text
+    elif quote:
+        out["source.csv.quote_char"] = quote
     if encoding:
         out["source.csv.encoding"] = encoding
     return out

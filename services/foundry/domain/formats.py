@@ -76,12 +76,20 @@ class FieldMapping:
 
 @dataclass(frozen=True, slots=True)
 class CsvOptions:
-    """Options of delimited text files. An empty delimiter means "," for CSV and tab for TSV."""
+    """Options of delimited text files. An empty delimiter means "," for CSV and tab for TSV.
+
+    `quoting=False` ("quote: none") reads quote characters as plain text. A quoted field may run
+    over at most `max_record_lines` physical lines. `last_column_takes_rest` joins the cells past
+    the last column onto it (with the delimiter), instead of making the row a violation.
+    """
 
     delimiter: str = ""
     quote_char: str = '"'
     has_header: bool = True
     encoding: str = "utf-8"
+    quoting: bool = True
+    max_record_lines: int = 100
+    last_column_takes_rest: bool = False
 
     def delimiter_for(self, fmt: Format) -> str:
         """The delimiter to use for `fmt` (the set one, else the format's default)."""
@@ -127,6 +135,8 @@ class SourceSpec:
             out.append(FieldViolation(f"{prefix}csv.delimiter", "must be one character"))
         if len(self.csv.quote_char) > 1:
             out.append(FieldViolation(f"{prefix}csv.quote_char", "must be one character"))
+        if self.csv.max_record_lines < 1:
+            out.append(FieldViolation(f"{prefix}csv.max_record_lines", "must be >= 1"))
         if not self.field_mapping.labels_separator:
             out.append(FieldViolation(f"{prefix}field_mapping.labels_separator", "must not be empty"))
         if self.conll.token_column < 0:

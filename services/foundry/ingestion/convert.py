@@ -10,6 +10,7 @@ from foundry.api.common.v1 import dataset_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.domain.formats import SourceSpec
 from foundry.domain.steps import RowViolation, StepReport
+from foundry.ingestion.accounting import FileAccount
 from foundry.ingestion.core import IngestOutcome, IngestSpec, PreviewOutcome, UploadFileSpec, UploadSession
 from foundry.ingestion.options import IngestRecipe
 from foundry.runtime.convert import (
@@ -123,7 +124,16 @@ def outcome_to_report(outcome: IngestOutcome) -> ingestion_service_pb2.IngestRep
         created=outcome.created,
         bytes_read=outcome.bytes_read,
         wall_time_s=outcome.wall_time_s,
+        files=[file_report_to_pb(account) for account in outcome.files],
     )
+
+
+def file_report_to_pb(account: FileAccount) -> dataset_pb2.SourceFileReport:
+    pb = dataset_pb2.SourceFileReport()
+    data = account.to_dict()
+    data["violations"] = [{k: v for k, v in d.items() if v is not None} for d in data["violations"]]
+    json_format.ParseDict(data, pb)
+    return pb
 
 
 def upload_response(outcome: IngestOutcome) -> ingestion_service_pb2.UploadResponse:

@@ -14,6 +14,7 @@ from typing import IO, Any
 from foundry.domain.formats import Format, SourceSpec
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.domain.tokencount import TokenCounter, load_token_counter
+from foundry.ingestion.accounting import FileAccount
 from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.settings import IngestionSettings
@@ -76,6 +77,7 @@ class IngestOutcome:
     created: bool
     bytes_read: int
     wall_time_s: float
+    files: list[FileAccount] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,7 @@ class IngestionCore:
             created=manifest.version_id not in existed,
             bytes_read=bytes_read,
             wall_time_s=time.perf_counter() - started,
+            files=result.files,
         )
 
     def _existing(self, name: str) -> set[str]:

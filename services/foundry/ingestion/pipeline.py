@@ -31,6 +31,7 @@ from foundry.domain.readers import open_reader
 from foundry.domain.stats import StatisticsCollector
 from foundry.domain.steps import RowViolation, Step, StepReport
 from foundry.domain.tokencount import TokenCounter
+from foundry.ingestion.accounting import FileAccount, FileLedger
 from foundry.ingestion.dedup import Deduplicator, DedupResult
 from foundry.ingestion.dedup.leakage import SPLITS
 from foundry.ingestion.ids import UniqueIds, check_unique
@@ -73,6 +74,8 @@ class PipelineResult:
     _spools: list[Spool] = field(repr=False)
 
     work_dir: Path | None = None
+    #: what became of each source file's records
+    files: list[FileAccount] = field(default_factory=list)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The final rows as Arrow batches, train first, then validation, test, unassigned."""
@@ -195,6 +198,9 @@ class IngestPipeline:
         if recipe.pii.enabled:
             self._steps.append(PiiStep(recipe.pii, secret=pii_secret))
         self._read_reports: list[StepReport] = []
+        self._ledger = FileLedger(
+            [step.report for step in self._steps], recipe.validation.max_violations_reported
+        )
 
     # --- phase 1: stream rows through the per-row steps into a spool ------------------------------
 
@@ -206,12 +212,16 @@ class IngestPipeline:
             if source_file.examples is not None:
                 passed = _Passthrough()
                 self._read_reports.append(passed.report)
+                self._ledger.begin(source_file.file_name, passed.report)
                 yield from self._through_steps(passed.run(iter(source_file.examples)))
+                self._ledger.end()
                 continue
             with source_file.path.open("rb") as handle:
                 reader = open_reader(handle, spec, self.task, self.recipe.validation)
                 self._read_reports.append(reader.report)
+                self._ledger.begin(source_file.file_name, reader.report)
                 yield from self._through_steps(iter(reader))
+                self._ledger.end()
 
     def _through_steps(self, stream: Iterator[Example]) -> Iterator[Example]:
         for step in self._steps:
@@ -315,6 +325,7 @@ class IngestPipeline:
             set(self.recipe.validation.label_set)
             or {name for s in per_split for name in (*s["label_counts"], *s["entity_type_counts"])}
         )
+        files = self._ledger.settle(deduped)
         pii_step = next((s for s in self._steps if isinstance(s, PiiStep)), None)
         statistics: dict[str, Any] = {
             "steps": [r.to_dict() for r in reports],
@@ -325,6 +336,9 @@ class IngestPipeline:
                 "counts_by_type": pii_step.counts_by_type() if pii_step else {},
                 "rows_affected": pii_step.report.rows_modified if pii_step else 0,
             },
+            "files": [account.to_dict() for account in files],
         }
         kept = [outputs[s] for s in SPLIT_ORDER if outputs[s].rows]
-        return PipelineResult(reports, label_set, statistics, sum(s.rows for s in kept), kept, work)
+        return PipelineResult(
+            reports, label_set, statistics, sum(s.rows for s in kept), kept, work, files=files
+        )

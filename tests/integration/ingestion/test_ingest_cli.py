@@ -93,6 +93,9 @@ async def test_headerless_tsv_with_field_mapping_delimiter_and_quote(
     assert await rows(stub, "sst") == sorted(
         [(i, text, label, "train") for i, label, text in SENTENCES], key=lambda row: row[1]
     )
+    # no quoting at all: the " of r2 is plain text
+    await foundry(*common, "--name", "sst-none", *mapping, "--delimiter", "tab", "--quote", "none")
+    assert await rows(stub, "sst-none") == await rows(stub, "sst")
     # the same file and options by other names: one version
     again = await foundry(
         *common,
@@ -195,6 +198,9 @@ async def test_a_recipe_with_its_source_section_and_flags_over_it(
         "has_header": True,
         "quote_char": "'",
         "encoding": "-",
+        "quoting": True,
+        "max_record_lines": 100,
+        "last_column_takes_rest": False,
     }
     mapping = {k: v for k, v in source["field_mapping"].items() if k.endswith("_field") and v}
     assert mapping == {"label_field": "sentiment", "text_field": "sentence", "split_field": "part"}

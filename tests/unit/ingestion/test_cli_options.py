@@ -46,7 +46,7 @@ def test_flags_become_source_overrides() -> None:
         "source.field_mapping.id_field": "0",
         "source.csv.delimiter": "\t",
         "source.csv.has_header": False,
-        "source.csv.quote_char": "none",
+        "source.csv.quoting": False,
         "source.csv.encoding": "latin-1",
     }
     assert source_overrides() == {}

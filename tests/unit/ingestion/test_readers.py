@@ -323,7 +323,7 @@ def test_csv_with_bom_crlf_quotes_and_multiline_records() -> None:
     assert examples[2].labels == []
     assert [e.provenance.line for e in examples] == [2, 3, 5]
     assert [e.split for e in examples] == [Split.TRAIN, Split.TEST, Split.UNASSIGNED]
-    assert violations(reader) == [("wrong_column_count", 6, ""), ("malformed_csv", 7, "")]
+    assert violations(reader) == [("wrong_column_count", 6, ""), ("unclosed_quote", 7, "")]
     assert (reader.report.rows_in, reader.report.rows_out) == (5, 3)
 
 

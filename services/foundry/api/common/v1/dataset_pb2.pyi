@@ -767,6 +767,76 @@ class PiiSummary(_message.Message):
 Global___PiiSummary: _TypeAlias = PiiSummary  # noqa: Y015
 
 @_typing.final
+class SourceFileReport(_message.Message):
+    """What became of the records of one source file: each record read is kept or dropped, so
+    rows_read = rows_kept + rows_dropped.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DropReasonsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    ROWS_READ_FIELD_NUMBER: _builtins.int
+    ROWS_KEPT_FIELD_NUMBER: _builtins.int
+    ROWS_DROPPED_FIELD_NUMBER: _builtins.int
+    DROP_REASONS_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    """The file's name (Example.provenance.source)."""
+    rows_read: _builtins.int
+    """Records the reader parsed: lines, CSV/TSV rows, Parquet rows, CoNLL sentences (blank lines
+    aside), or examples sent as such.
+    """
+    rows_kept: _builtins.int
+    """The file's rows in the version."""
+    rows_dropped: _builtins.int
+    """The file's rows dropped by any step."""
+    @_builtins.property
+    def drop_reasons(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """rows_dropped by reason code ("wrong_column_count", "unclosed_quote", "exact_duplicate", ...)."""
+
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowViolation]:
+        """The first rows of the file dropped while reading or validating, with their lines."""
+
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        rows_read: _builtins.int = ...,
+        rows_kept: _builtins.int = ...,
+        rows_dropped: _builtins.int = ...,
+        drop_reasons: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        violations: _abc.Iterable[Global___RowViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drop_reasons", b"drop_reasons", "file_name", b"file_name", "rows_dropped", b"rows_dropped", "rows_kept", b"rows_kept", "rows_read", b"rows_read", "violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SourceFileReport: _TypeAlias = SourceFileReport  # noqa: Y015
+
+@_typing.final
 class DatasetStatistics(_message.Message):
     """Everything a dataset version's manifest says about its content and how it was made."""
 
@@ -777,6 +847,7 @@ class DatasetStatistics(_message.Message):
     DUPLICATES_FIELD_NUMBER: _builtins.int
     LEAKAGE_FIELD_NUMBER: _builtins.int
     PII_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepReport]:
         """Counts in and out of each step of the stage(s) that produced the version, in order,
@@ -799,6 +870,10 @@ class DatasetStatistics(_message.Message):
     def pii(self) -> Global___PiiSummary:
         """PII counts."""
 
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceFileReport]:
+        """What became of each source file's records (ingestion)."""
+
     def __init__(
         self,
         *,
@@ -807,10 +882,11 @@ class DatasetStatistics(_message.Message):
         duplicates: Global___DuplicateSummary | None = ...,
         leakage: _abc.Iterable[Global___SplitLeak] | None = ...,
         pii: Global___PiiSummary | None = ...,
+        files: _abc.Iterable[Global___SourceFileReport] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "pii", b"pii"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "leakage", b"leakage", "pii", b"pii", "splits", b"splits", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "files", b"files", "leakage", b"leakage", "pii", b"pii", "splits", b"splits", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -339,6 +339,9 @@ class CsvOptions(_message.Message):
     QUOTE_CHAR_FIELD_NUMBER: _builtins.int
     HAS_HEADER_FIELD_NUMBER: _builtins.int
     ENCODING_FIELD_NUMBER: _builtins.int
+    QUOTING_FIELD_NUMBER: _builtins.int
+    MAX_RECORD_LINES_FIELD_NUMBER: _builtins.int
+    LAST_COLUMN_TAKES_REST_FIELD_NUMBER: _builtins.int
     delimiter: _builtins.str
     """Field delimiter. Default "," for CSV, tab for TSV."""
     quote_char: _builtins.str
@@ -347,6 +350,19 @@ class CsvOptions(_message.Message):
     """Whether the first row names the columns. Default true."""
     encoding: _builtins.str
     """Text encoding. Default "utf-8" (a UTF-8 BOM is skipped)."""
+    quoting: _builtins.bool
+    """Whether quote_char quotes fields. Default true; false ("quote: none"): quote characters are
+    plain text and every record is one line.
+    """
+    max_record_lines: _builtins.int
+    """The most physical lines one record (a quoted field with line breaks) may span. Default 100.
+    A quoted field still open after that many lines, or at the end of the file, is a violation
+    at the line where it opened, and the lines after that one are read as records again.
+    """
+    last_column_takes_rest: _builtins.bool
+    """Join the cells past the last column onto it, with the delimiter (for "label text with
+    spaces" lines). Default false: a row with more cells than columns is a violation.
+    """
     def __init__(
         self,
         *,
@@ -354,14 +370,26 @@ class CsvOptions(_message.Message):
         quote_char: _builtins.str = ...,
         has_header: _builtins.bool | None = ...,
         encoding: _builtins.str = ...,
+        quoting: _builtins.bool | None = ...,
+        max_record_lines: _builtins.int | None = ...,
+        last_column_takes_rest: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_has_header", b"_has_header", "has_header", b"has_header"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_has_header", b"_has_header", "_max_record_lines", b"_max_record_lines", "_quoting", b"_quoting", "has_header", b"has_header", "max_record_lines", b"max_record_lines", "quoting", b"quoting"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_header", b"_has_header", "delimiter", b"delimiter", "encoding", b"encoding", "has_header", b"has_header", "quote_char", b"quote_char"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_has_header", b"_has_header", "_max_record_lines", b"_max_record_lines", "_quoting", b"_quoting", "delimiter", b"delimiter", "encoding", b"encoding", "has_header", b"has_header", "last_column_takes_rest", b"last_column_takes_rest", "max_record_lines", b"max_record_lines", "quote_char", b"quote_char", "quoting", b"quoting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__has_header: _TypeAlias = _typing.Literal["has_header"]  # noqa: Y015
     _WhichOneofArgType__has_header: _TypeAlias = _typing.Literal["_has_header", b"_has_header"]  # noqa: Y015
+    _WhichOneofReturnType__max_record_lines: _TypeAlias = _typing.Literal["max_record_lines"]  # noqa: Y015
+    _WhichOneofArgType__max_record_lines: _TypeAlias = _typing.Literal["_max_record_lines", b"_max_record_lines"]  # noqa: Y015
+    _WhichOneofReturnType__quoting: _TypeAlias = _typing.Literal["quoting"]  # noqa: Y015
+    _WhichOneofArgType__quoting: _TypeAlias = _typing.Literal["_quoting", b"_quoting"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__has_header) -> _WhichOneofReturnType__has_header | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_record_lines) -> _WhichOneofReturnType__max_record_lines | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quoting) -> _WhichOneofReturnType__quoting | None: ...
 
 Global___CsvOptions: _TypeAlias = CsvOptions  # noqa: Y015
 

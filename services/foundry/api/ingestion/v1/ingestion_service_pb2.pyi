@@ -224,6 +224,7 @@ class IngestReport(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     BYTES_READ_FIELD_NUMBER: _builtins.int
     WALL_TIME_S_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     created: _builtins.bool
     """False when a version with identical content already existed (nothing new was stored)."""
     bytes_read: _builtins.int
@@ -238,6 +239,10 @@ class IngestReport(_message.Message):
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[_dataset_pb2.RowViolation]:
         """The first violations over all steps, with line numbers."""
 
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_dataset_pb2.SourceFileReport]:
+        """What became of each source file's records (the same as the manifest's statistics.files)."""
+
     def __init__(
         self,
         *,
@@ -246,10 +251,11 @@ class IngestReport(_message.Message):
         created: _builtins.bool = ...,
         bytes_read: _builtins.int = ...,
         wall_time_s: _builtins.float = ...,
+        files: _abc.Iterable[_dataset_pb2.SourceFileReport] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_read", b"bytes_read", "created", b"created", "steps", b"steps", "violations", b"violations", "wall_time_s", b"wall_time_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_read", b"bytes_read", "created", b"created", "files", b"files", "steps", b"steps", "violations", b"violations", "wall_time_s", b"wall_time_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
