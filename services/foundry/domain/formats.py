@@ -42,7 +42,7 @@ class TagScheme(StrEnum):
     UNSPECIFIED = "unspecified"  # detect from the data (per sentence)
     IOB1 = "iob1"
     IOB2 = "iob2"
-    BIOES = "bioes"  # BILOU too
+    BIOES = "bioes"  # BILOU and BMES too
 
 
 class ValidationPolicy(StrEnum):

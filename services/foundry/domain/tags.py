@@ -6,8 +6,9 @@ token of the same entity). On input it also accepts
 
 - IOB1: "I-X" starts an entity unless it follows an X token; "B-X" only separates two adjacent
   X entities. Converting it to IOB2 rewrites every entity-starting "I-X" to "B-X";
-- BIOES / BILOU: "S-X"/"U-X" (a single-token entity) become "B-X", "E-X"/"L-X" (the last
-  token) become "I-X".
+- BIOES / BILOU / BMES: "S-X"/"U-X" (a single-token entity) become "B-X", "E-X"/"L-X" (the last
+  token) and "M-X" (a middle token, as Chinese corpora such as ResumeNER and MSRA write it)
+  become "I-X".
 
 An invalid IOB2 sequence (an "I-X" after "O", at the start, or after another type) is repaired
 the same way IOB1 is converted: the "I-X" becomes "B-X". Conversions and repairs are counted
@@ -35,9 +36,9 @@ OUTSIDE = "O"
 #: (start, end, type): tokens[start:end]; type "" for a run of O tokens
 Segment = tuple[int, int, str]
 #: the prefixes accepted on input; IOB2 uses B, I and O only
-_PREFIXES = frozenset("BIOESLU")
-_BIOES_ONLY = frozenset("ESLU")
-_TO_IOB2_PREFIX = {"B": "B", "I": "I", "S": "B", "U": "B", "E": "I", "L": "I"}
+_PREFIXES = frozenset("BIOESLUM")
+_BIOES_ONLY = frozenset("ESLUM")
+_TO_IOB2_PREFIX = {"B": "B", "I": "I", "S": "B", "U": "B", "E": "I", "L": "I", "M": "I"}
 _TOKEN = re.compile(r"\S+")
 _MAX_CACHED_TAGS = 4096
 #: tag → (prefix, type); "O" → ("O", "")
@@ -83,7 +84,7 @@ def parse_tag(tag: str, index: int = -1) -> tuple[str, str]:
         or any(c.isspace() for c in type_)
     ):
         raise TagError(
-            "invalid_tag", f"malformed tag {tag!r} (expected O, B-X, I-X, E-X or S-X)", index=index
+            "invalid_tag", f"malformed tag {tag!r} (expected O, B-X, I-X, M-X, E-X or S-X)", index=index
         )
     parsed = (prefix, type_)
     if len(_PARSED) < _MAX_CACHED_TAGS:
@@ -155,7 +156,7 @@ def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
 
 
 def bioes_to_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
-    """BIOES/BILOU tags with their prefixes mapped to IOB2 (S,U→B; E,L→I), and how many changed.
+    """BIOES/BILOU/BMES tags with their prefixes mapped to IOB2 (S,U→B; E,L,M→I), and how many changed.
 
     The result may still be invalid IOB2 (an "E-X" after "O"): repair it with `repair_iob2`.
     """
@@ -192,7 +193,7 @@ def to_iob2(
 ) -> TagConversion:
     """`tags` in `scheme` as valid IOB2, counting conversions and repairs.
 
-    UNSPECIFIED detects the scheme per sequence: BIOES if any E/S/L/U prefix occurs, else IOB2
+    UNSPECIFIED detects the scheme per sequence: BIOES if any E/S/L/U/M prefix occurs, else IOB2
     (an IOB1 sequence then shows up as IOB2 needing repairs). Already valid IOB2 comes back as
     the same list object, uncopied. Raises `TagError`: "invalid_tag" for a malformed tag, and
     "invalid_tag_sequence" for an invalid IOB2 sequence when `repair` is False.

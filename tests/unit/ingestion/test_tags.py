@@ -119,6 +119,16 @@ def test_bioes_and_bilou_convert_to_iob2() -> None:
     assert (result.tags, result.converted, result.repaired) == (["B-Y", "I-Y", "B-X"], 2, 0)
 
 
+def test_bmes_middle_tokens_convert_to_inside() -> None:
+    """BMES (Chinese corpora: ResumeNER, MSRA): M-X is a middle token of an X entity."""
+    result = to_iob2(["B-ORG", "M-ORG", "M-ORG", "E-ORG", "O", "S-LOC"])  # detected
+    assert result.tags == ["B-ORG", "I-ORG", "I-ORG", "I-ORG", "O", "B-LOC"]
+    assert (result.converted, result.repaired) == (4, 0)
+    assert to_iob2(["B-X", "M-X", "E-X"], TagScheme.BIOES).tags == ["B-X", "I-X", "I-X"]
+    with pytest.raises(TagError):
+        to_iob2(["B-X", "M-X"], TagScheme.IOB2)  # not IOB2 as declared
+
+
 def test_invalid_bioes_is_converted_then_repaired() -> None:
     result = to_iob2(["O", "E-X"], TagScheme.BIOES)
     assert (result.tags, result.converted, result.repaired) == (["O", "B-X"], 1, 1)

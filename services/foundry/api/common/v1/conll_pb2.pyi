@@ -32,7 +32,7 @@ class _TagSchemeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TagScheme.V
     TAG_SCHEME_IOB2: _TagScheme.ValueType  # 2
     """IOB2 (BIO): every entity starts with "B-"."""
     TAG_SCHEME_BIOES: _TagScheme.ValueType  # 3
-    """BIOES (BILOU): Begin, Inside, Outside, End, Single."""
+    """BIOES (BILOU, BMES): Begin, Inside, Outside, End, Single (M: a middle token)."""
 
 class TagScheme(_TagScheme, metaclass=_TagSchemeEnumTypeWrapper):
     """A token-tagging scheme. Foundry stores IOB2 only; other schemes are accepted on input and
@@ -48,7 +48,7 @@ adjacent entities of one type.
 TAG_SCHEME_IOB2: TagScheme.ValueType  # 2
 """IOB2 (BIO): every entity starts with "B-"."""
 TAG_SCHEME_BIOES: TagScheme.ValueType  # 3
-"""BIOES (BILOU): Begin, Inside, Outside, End, Single."""
+"""BIOES (BILOU, BMES): Begin, Inside, Outside, End, Single (M: a middle token)."""
 Global___TagScheme: _TypeAlias = TagScheme  # noqa: Y015
 
 @_typing.final
