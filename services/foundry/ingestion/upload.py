@@ -109,6 +109,7 @@ class UploadSession:
                 ],
             )
         self._current.handle.write(chunk)
+        self._current.handle.flush()  # the scratch holds every received byte (chunks are up to 1 MiB)
         self._current.size += len(chunk)
 
     def add_examples(self, examples: Sequence[Example]) -> None:

@@ -5,8 +5,8 @@ ends without a commit store nothing, and leave nothing behind. The real ingestio
 127.0.0.1, the real S3 server.
 
 The trials synchronize on what the server shows, not on time: the bytes it has spooled into its
-scratch directory (chunks are larger than a file buffer, so each lands on disk as it is received),
-and that directory emptying once the server has dropped an upload."""
+scratch directory (each chunk is written through as it is received), and that directory emptying
+once the server has dropped an upload."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
 
 TRIALS = 50
-CHUNK = 32 * 1024  # larger than a file buffer: each chunk the server receives is on disk at once
+CHUNK = 32 * 1024
 ROWS = 3000
 LINE = 128  # bytes a JSONL line takes, its newline included: CHUNK holds whole lines
 SERVICES = Path(__file__).resolve().parents[3] / "services"
