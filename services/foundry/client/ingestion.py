@@ -27,7 +27,8 @@ class IngestionClient(ServiceClient):
     def upload(
         self, requests: Iterable[pb.UploadRequest], *, timeout_s: float | None = None
     ) -> pb.UploadResponse:
-        """Upload as it is on the wire: a header, then file starts and chunks or example batches."""
+        """Upload as it is on the wire: a header, then file starts and chunks or example batches,
+        then a commit message (required unless the header declares every file's size and sha256)."""
         return self._upload(self._stub.Upload, requests, timeout_s=timeout_s)
 
     def upload_files(
@@ -39,8 +40,8 @@ class IngestionClient(ServiceClient):
         on_sent: Callable[[], None] | None = None,
         timeout_s: float | None = None,
     ) -> pb.UploadResponse:
-        """Upload the files `header.files` describes (in that order) from `paths`, in chunks;
-        `on_bytes` sees each chunk's size, `on_sent` is called once the last one is taken."""
+        """Upload the files `header.files` describes (in that order) from `paths`, in chunks, then
+        commit; `on_bytes` sees each chunk's size, `on_sent` is called once the last one is taken."""
 
         def requests() -> Iterator[pb.UploadRequest]:
             yield pb.UploadRequest(header=header)
@@ -48,6 +49,7 @@ class IngestionClient(ServiceClient):
                 yield pb.UploadRequest(file_start=pb.UploadFileStart(index=index))
                 for chunk in read_chunks(path, on_bytes):
                     yield pb.UploadRequest(chunk=chunk)
+            yield pb.UploadRequest(commit=pb.UploadCommit())
             if on_sent is not None:
                 on_sent()
 

@@ -11,8 +11,9 @@ from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.domain.formats import SourceSpec
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.ingestion.accounting import FileAccount
-from foundry.ingestion.core import IngestOutcome, IngestSpec, PreviewOutcome, UploadFileSpec, UploadSession
+from foundry.ingestion.core import IngestOutcome, IngestSpec, PreviewOutcome
 from foundry.ingestion.options import IngestRecipe
+from foundry.ingestion.upload import UploadFileSpec, UploadSession
 from foundry.runtime.convert import (
     example_from_pb,
     example_to_pb,
@@ -47,6 +48,17 @@ def upload_spec_from_pb(header: ingestion_service_pb2.UploadHeader) -> IngestSpe
         files,
         single=None if files else single,
     )
+
+
+def upload_declared(first: ingestion_service_pb2.UploadRequest) -> bool:
+    """Whether an Upload's header declares the size and sha256 of every file (then the session
+    verifies the bytes against them, and the stream needs no final commit message)."""
+    header = first.header
+    if header.source.format == ingest_recipe_pb2.FORMAT_EXAMPLES:
+        return False
+    if header.files:
+        return all(f.size_bytes > 0 and f.sha256 for f in header.files)
+    return header.size_bytes > 0 and bool(header.sha256)
 
 
 def receive_upload_part(session: UploadSession, request: ingestion_service_pb2.UploadRequest) -> None:

@@ -7,37 +7,27 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from foundry.domain.formats import Format, SourceSpec
+from foundry.domain.formats import SourceSpec
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.domain.tokencount import TokenCounter, load_token_counter
 from foundry.ingestion.accounting import FileAccount
 from foundry.ingestion.options import IngestRecipe
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.settings import IngestionSettings
-from foundry.ingestion.spool import Spool
+from foundry.ingestion.upload import UploadFileSpec, UploadSession
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples
-from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.uploads import Gate
 
-#: the most bytes one upload chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
-MAX_CHUNK_BYTES = 1024 * 1024
 MAX_PREVIEW_BYTES = 1024 * 1024
 PRODUCER = "ingestion"
-
-
-@dataclass(frozen=True)
-class UploadFileSpec:
-    file_name: str
-    split: Split = Split.UNASSIGNED
-    size_bytes: int = 0
-    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,157 +77,6 @@ class PreviewOutcome:
     violations: list[RowViolation]
 
 
-@dataclass
-class _ReceivedFile:
-    spec: UploadFileSpec
-    path: Path
-    handle: IO[bytes] | None = None
-    size: int = 0
-
-
-@dataclass
-class UploadSession:
-    """One Upload stream: files arrive as chunks into local scratch; `finish` ingests them.
-
-    Nothing reaches the object store before `finish`, and nothing does if the stream breaks off:
-    `abort` (or a failed `finish`) removes the scratch.
-    """
-
-    core: IngestionCore
-    spec: IngestSpec
-    scratch: Path
-    files: list[_ReceivedFile] = field(default_factory=list)
-    examples: Spool | None = None
-    _current: _ReceivedFile | None = None
-    _next_index: int = 0
-    _total: int = 0
-
-    def start_file(self, index: int) -> None:
-        if not self.spec.files:
-            raise InvalidArgumentError(
-                "file_start needs header.files",
-                violations=[FieldViolation("file_start", "no files declared")],
-            )
-        if index != self._next_index or index >= len(self.spec.files):
-            raise InvalidArgumentError(
-                f"file_start {index} out of order (expected {self._next_index} of {len(self.spec.files)})",
-                violations=[FieldViolation("file_start.index", "files must be sent in order, each once")],
-            )
-        self._close_current()
-        spec = self.spec.files[index]
-        self._open(spec)
-        self._next_index += 1
-
-    def _open(self, spec: UploadFileSpec) -> None:
-        path = self.scratch / f"file-{len(self.files)}"
-        received = _ReceivedFile(spec, path, path.open("wb"))
-        self.files.append(received)
-        self._current = received
-
-    def write(self, chunk: bytes) -> None:
-        if len(chunk) > MAX_CHUNK_BYTES:
-            raise InvalidArgumentError(
-                f"chunk of {len(chunk)} bytes exceeds {MAX_CHUNK_BYTES}",
-                violations=[FieldViolation("chunk", f"at most {MAX_CHUNK_BYTES} bytes")],
-            )
-        if self.spec.source.format is Format.EXAMPLES:
-            raise InvalidArgumentError(
-                "FORMAT_EXAMPLES uploads send examples, not chunks",
-                violations=[FieldViolation("chunk", "not allowed for FORMAT_EXAMPLES")],
-            )
-        if self._current is None:
-            if self.spec.files:
-                raise InvalidArgumentError(
-                    "chunk before file_start", violations=[FieldViolation("chunk", "send file_start first")]
-                )
-            source = self.spec.source
-            self._open(self.spec.single or UploadFileSpec(source.file_name, source.default_split))
-        assert self._current is not None and self._current.handle is not None
-        self._total += len(chunk)
-        if self._total > self.core.settings.ingest_max_upload_bytes:
-            raise InvalidArgumentError(
-                f"upload exceeds {self.core.settings.ingest_max_upload_bytes} bytes",
-                reason="UPLOAD_TOO_LARGE",
-                violations=[
-                    FieldViolation("chunk", "the upload is larger than FOUNDRY_INGEST_MAX_UPLOAD_BYTES")
-                ],
-            )
-        self._current.handle.write(chunk)
-        self._current.size += len(chunk)
-
-    def add_examples(self, examples: Sequence[Example]) -> None:
-        if self.spec.source.format is not Format.EXAMPLES:
-            raise InvalidArgumentError(
-                "examples need source.format FORMAT_EXAMPLES",
-                violations=[FieldViolation("examples", "format is not FORMAT_EXAMPLES")],
-            )
-        if self.examples is None:
-            self.examples = Spool(self.scratch / "examples.arrows")
-        for example in examples:
-            self.examples.append(example)
-
-    def _close_current(self) -> None:
-        if self._current is not None and self._current.handle is not None:
-            self._current.handle.close()
-            self._current.handle = None
-        self._current = None
-
-    def _verified_sources(self) -> list[SourceFile]:
-        self._close_current()
-        if self.spec.source.format is Format.EXAMPLES:
-            name = self.spec.source.file_name or "examples"
-            return [SourceFile(Path(), name, self.spec.source.default_split, examples=self.examples)]
-        if self.spec.files and len(self.files) != len(self.spec.files):
-            raise InvalidArgumentError(
-                f"{len(self.files)} of {len(self.spec.files)} declared files were sent",
-                reason="UPLOAD_INCOMPLETE",
-                violations=[FieldViolation("files", "every declared file must be sent")],
-            )
-        if not self.files:
-            raise InvalidArgumentError(
-                "the upload carried no data",
-                reason="UPLOAD_EMPTY",
-                violations=[FieldViolation("chunk", "no bytes received")],
-            )
-        sources = []
-        for i, received in enumerate(self.files):
-            _verify(
-                received.path, received.size, received.spec, f"files[{i}]" if self.spec.files else "header"
-            )
-            sources.append(SourceFile(received.path, received.spec.file_name, received.spec.split))
-        return sources
-
-    def finish(self) -> IngestOutcome:
-        try:
-            sources = self._verified_sources()
-            return self.core.ingest(self.spec, sources, bytes_read=self._total)
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        self._close_current()
-        if self.examples is not None:
-            self.examples.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def _verify(path: Path, size: int, spec: UploadFileSpec, where: str) -> None:
-    if spec.size_bytes and spec.size_bytes != size:
-        raise InvalidArgumentError(
-            f"{spec.file_name or where}: received {size} bytes, {spec.size_bytes} were declared; nothing was stored",
-            reason="UPLOAD_SIZE_MISMATCH",
-            violations=[
-                FieldViolation(f"{where}.size_bytes", f"declared {spec.size_bytes}, received {size}")
-            ],
-        )
-    if spec.sha256 and spec.sha256 != file_sha256(path):
-        raise InvalidArgumentError(
-            f"{spec.file_name or where}: the received bytes do not match the declared sha256; nothing was stored",
-            reason="UPLOAD_SHA256_MISMATCH",
-            violations=[FieldViolation(f"{where}.sha256", "does not match the received bytes")],
-        )
-
-
 class IngestionCore:
     def __init__(self, store: ObjectStore, settings: IngestionSettings) -> None:
         self.store = store
@@ -278,7 +117,16 @@ class IngestionCore:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def ingest(self, spec: IngestSpec, sources: Sequence[SourceFile], *, bytes_read: int) -> IngestOutcome:
+    def ingest(
+        self,
+        spec: IngestSpec,
+        sources: Sequence[SourceFile],
+        *,
+        bytes_read: int,
+        before_store: Gate = lambda: None,
+    ) -> IngestOutcome:
+        """Run the pipeline on `sources` and store the version; `before_store` runs right before
+        the first write (an upload's commit point: it raises if the call has ended)."""
         started = time.perf_counter()
         pipeline = IngestPipeline(
             spec.task,
@@ -290,6 +138,7 @@ class IngestionCore:
         )
         result = pipeline.run(sources)
         try:
+            before_store()
             existed = self._existing(spec.dataset_name)
             manifest = self._write(spec, result)
         finally:

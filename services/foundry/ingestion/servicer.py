@@ -11,7 +11,8 @@ import grpc
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.ingestion import convert
-from foundry.ingestion.core import IngestionCore, IngestSpec, UploadSession
+from foundry.ingestion.core import IngestionCore, IngestSpec
+from foundry.ingestion.upload import UploadSession
 from foundry.runtime import paging
 from foundry.runtime.convert import (
     example_to_pb,
@@ -43,6 +44,8 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             receive=convert.receive_upload_part,
             finish=UploadSession.finish,
             parts=("chunk", "file_start", "examples"),
+            commit="commit",
+            declared=convert.upload_declared,
         )
         return convert.upload_response(outcome)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from foundry.labeling.annotating import Annotating, ImportOutcome, ImportRequest
 from foundry.labeling.projects import invalid
+from foundry.runtime.uploads import Gate
 
 MAX_CHUNK_BYTES = 1024 * 1024
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
@@ -33,11 +34,14 @@ class AnnotationUpload:
         if len(self.data) > self.size_bytes:
             raise invalid("header.size_bytes", "the file is larger than declared")
 
-    def finish(self) -> ImportOutcome:
+    def finish(self, gate: Gate) -> ImportOutcome:
+        """Verify the file and import it; `gate` (the commit point) runs right before anything is
+        stored, and raises if the call has ended meanwhile."""
         if len(self.data) != self.size_bytes:
             raise invalid("header.size_bytes", f"declared {self.size_bytes} bytes, received {len(self.data)}")
         if self.sha256 and hashlib.sha256(self.data).hexdigest() != self.sha256.lower():
             raise invalid("header.sha256", "the file's sha256 does not match")
+        gate()
         return self.annotating.import_annotations(self.request, bytes(self.data))
 
     def abort(self) -> None:

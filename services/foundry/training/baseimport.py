@@ -23,6 +23,7 @@ from foundry.domain.base_models import (
 )
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.uploads import Gate
 
 #: the most bytes one chunk may carry (ARCHITECTURE.md: chunks of at most 1 MiB)
 MAX_CHUNK_BYTES = 1024 * 1024
@@ -156,9 +157,12 @@ class ImportSession:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch()
 
-    def finish(self) -> ImportOutcome:
+    def finish(self, gate: Gate) -> ImportOutcome:
+        """Verify the files and store the base model; `gate` (the commit point) runs right before
+        anything is stored, and raises if the call has ended meanwhile."""
         try:
             self._finish_files()
+            gate()
             version_id = compute_version_id([(f.path, f.sha256) for f in self.header.files])
             existed = self.store.exists(manifest_key(self.header.name, version_id))
             manifest = import_base_model(

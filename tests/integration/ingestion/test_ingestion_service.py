@@ -326,7 +326,10 @@ async def test_examples_upload_goes_through_the_same_steps(service: tuple) -> No
         ]
         + [example_pb2.Example(id="dup", text=texts[0], label="neg")]  # an exact duplicate
     )
-    response = await stub.Upload(iter([pb.UploadRequest(header=header), pb.UploadRequest(examples=batch)]))
+    commit = pb.UploadRequest(commit=pb.UploadCommit())
+    response = await stub.Upload(
+        iter([pb.UploadRequest(header=header), pb.UploadRequest(examples=batch), commit])
+    )
     version = response.dataset_version
     assert version.counts.total == 60 and version.counts.train > version.counts.test > 0
     assert sorted(version.label_set) == ["neg", "pos"]

@@ -69,10 +69,12 @@ class UploadHeader(_message.Message):
     """The task the examples are shaped for."""
     size_bytes: _builtins.int
     """Total size of the file in bytes; the upload fails (INVALID_ARGUMENT) when the received
-    bytes differ. 0 when unknown (FORMAT_EXAMPLES).
+    bytes differ. 0 when unknown (FORMAT_EXAMPLES); then the stream must end with `commit`.
     """
     sha256: _builtins.str
-    """Lowercase hex sha256 of the whole file; verified when set."""
+    """Lowercase hex sha256 of the whole file; verified when set. Empty: the stream must end with
+    `commit`.
+    """
     @_builtins.property
     def source(self) -> _ingest_recipe_pb2.SourceSpec:
         """--- Source ---------------------------------------------------------------------------------------------
@@ -181,6 +183,7 @@ class UploadRequest(_message.Message):
     CHUNK_FIELD_NUMBER: _builtins.int
     EXAMPLES_FIELD_NUMBER: _builtins.int
     FILE_START_FIELD_NUMBER: _builtins.int
+    COMMIT_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
     """The next bytes of the file, at most MAX_CHUNK_BYTES = 1048576 bytes (1 MiB)."""
     @_builtins.property
@@ -195,6 +198,12 @@ class UploadRequest(_message.Message):
     def file_start(self) -> Global___UploadFileStart:
         """Several-file uploads: the chunks that follow belong to this file."""
 
+    @_builtins.property
+    def commit(self) -> Global___UploadCommit:
+        """The last message: the client has sent everything. Required unless the header declares
+        size_bytes and sha256 of every file; nothing may follow it.
+        """
+
     def __init__(
         self,
         *,
@@ -202,16 +211,34 @@ class UploadRequest(_message.Message):
         chunk: _builtins.bytes = ...,
         examples: _example_pb2.ExampleBatch | None = ...,
         file_start: Global___UploadFileStart | None = ...,
+        commit: Global___UploadCommit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "commit", b"commit", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "commit", b"commit", "examples", b"examples", "file_start", b"file_start", "header", b"header", "part", b"part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "examples", "file_start"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk", "examples", "file_start", "commit"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 
 Global___UploadRequest: _TypeAlias = UploadRequest  # noqa: Y015
+
+@_typing.final
+class UploadCommit(_message.Message):
+    """The client's word that an Upload stream is complete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadCommit: _TypeAlias = UploadCommit  # noqa: Y015
 
 @_typing.final
 class IngestReport(_message.Message):

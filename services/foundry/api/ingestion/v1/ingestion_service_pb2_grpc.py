@@ -82,7 +82,10 @@ class IngestionServiceServicer:
     def Upload(self, request_iterator, context):
         """Uploads a file as a client stream: first an UploadRequest with the header, then data
         messages (file bytes in chunks of at most MAX_CHUNK_BYTES = 1048576 bytes, or Example
-        batches). The file is processed as it streams; a stream cut short stores nothing.
+        batches), then a `commit` message. A version is stored only once the stream is complete: it
+        ended with `commit`, or the header declares the size and sha256 of every file and the bytes
+        match them. A stream that ends without either (INVALID_ARGUMENT, UPLOAD_NOT_COMMITTED), or
+        that is cancelled, broken off or past its deadline, stores nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

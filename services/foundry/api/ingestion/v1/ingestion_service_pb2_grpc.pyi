@@ -41,7 +41,10 @@ class IngestionServiceStub:
     Upload: _grpc.StreamUnaryMultiCallable[_ingestion_service_pb2.UploadRequest, _ingestion_service_pb2.UploadResponse]
     """Uploads a file as a client stream: first an UploadRequest with the header, then data
     messages (file bytes in chunks of at most MAX_CHUNK_BYTES = 1048576 bytes, or Example
-    batches). The file is processed as it streams; a stream cut short stores nothing.
+    batches), then a `commit` message. A version is stored only once the stream is complete: it
+    ended with `commit`, or the header declares the size and sha256 of every file and the bytes
+    match them. A stream that ends without either (INVALID_ARGUMENT, UPLOAD_NOT_COMMITTED), or
+    that is cancelled, broken off or past its deadline, stores nothing.
     """
     ImportObject: _grpc.UnaryUnaryMultiCallable[_ingestion_service_pb2.ImportObjectRequest, _ingestion_service_pb2.ImportObjectResponse]
     """Ingests an object that is already in the object store, with the same processing as Upload."""
@@ -69,7 +72,10 @@ class IngestionServiceAsyncStub(IngestionServiceStub):
     Upload: _aio.StreamUnaryMultiCallable[_ingestion_service_pb2.UploadRequest, _ingestion_service_pb2.UploadResponse]  # type: ignore[assignment]
     """Uploads a file as a client stream: first an UploadRequest with the header, then data
     messages (file bytes in chunks of at most MAX_CHUNK_BYTES = 1048576 bytes, or Example
-    batches). The file is processed as it streams; a stream cut short stores nothing.
+    batches), then a `commit` message. A version is stored only once the stream is complete: it
+    ended with `commit`, or the header declares the size and sha256 of every file and the bytes
+    match them. A stream that ends without either (INVALID_ARGUMENT, UPLOAD_NOT_COMMITTED), or
+    that is cancelled, broken off or past its deadline, stores nothing.
     """
     ImportObject: _aio.UnaryUnaryMultiCallable[_ingestion_service_pb2.ImportObjectRequest, _ingestion_service_pb2.ImportObjectResponse]  # type: ignore[assignment]
     """Ingests an object that is already in the object store, with the same processing as Upload."""
@@ -100,7 +106,10 @@ class IngestionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingestion_service_pb2.UploadResponse, _abc.Awaitable[_ingestion_service_pb2.UploadResponse]]:
         """Uploads a file as a client stream: first an UploadRequest with the header, then data
         messages (file bytes in chunks of at most MAX_CHUNK_BYTES = 1048576 bytes, or Example
-        batches). The file is processed as it streams; a stream cut short stores nothing.
+        batches), then a `commit` message. A version is stored only once the stream is complete: it
+        ended with `commit`, or the header declares the size and sha256 of every file and the bytes
+        match them. A stream that ends without either (INVALID_ARGUMENT, UPLOAD_NOT_COMMITTED), or
+        that is cancelled, broken off or past its deadline, stores nothing.
         """
 
     @_abc_1.abstractmethod
