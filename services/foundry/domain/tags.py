@@ -38,6 +38,8 @@ Segment = tuple[int, int, str]
 #: the prefixes accepted on input; IOB2 uses B, I and O only
 _PREFIXES = frozenset("BIOESLUM")
 _BIOES_ONLY = frozenset("ESLUM")
+#: the prefixes that end an entity
+_CLOSING = frozenset("ESLU")
 _TO_IOB2_PREFIX = {"B": "B", "I": "I", "S": "B", "U": "B", "E": "I", "L": "I", "M": "I"}
 _TOKEN = re.compile(r"\S+")
 _MAX_CACHED_TAGS = 4096
@@ -158,16 +160,23 @@ def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
 def bioes_to_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
     """BIOES/BILOU/BMES tags with their prefixes mapped to IOB2 (S,U→B; E,L,M→I), and how many changed.
 
-    The result may still be invalid IOB2 (an "E-X" after "O"): repair it with `repair_iob2`.
+    A tag that would continue an entity already closed by "E-X"/"S-X" (an "M-X" after "E-X", as
+    some corpora have it) starts a new one ("B-X"): two annotated entities are never merged. The
+    result may still be invalid IOB2 (an "E-X" after "O"): repair it with `repair_iob2`.
     """
     out = list(tags)
     changed = 0
     parsed = _PARSED
+    closed = ""  # the type of an entity just closed by E/S/L/U, else ""
     for index, tag in enumerate(out):
         prefix, type_ = parsed.get(tag) or parse_tag(tag, index)
-        if prefix in _BIOES_ONLY:
-            out[index] = _TO_IOB2_PREFIX[prefix] + "-" + type_
+        mapped = _TO_IOB2_PREFIX.get(prefix, prefix)
+        if mapped == "I" and closed == type_:
+            mapped = "B"
+        if mapped != prefix:
+            out[index] = mapped + "-" + type_
             changed += 1
+        closed = type_ if prefix in _CLOSING else ""
     return out, changed
 
 

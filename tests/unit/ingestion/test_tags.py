@@ -129,6 +129,13 @@ def test_bmes_middle_tokens_convert_to_inside() -> None:
         to_iob2(["B-X", "M-X"], TagScheme.IOB2)  # not IOB2 as declared
 
 
+def test_a_tag_after_a_closed_entity_starts_a_new_one() -> None:
+    """ "E-X M-X E-X" is two X entities (the first closed by E), never one merged mention."""
+    assert bioes_to_iob2(["B-X", "E-X", "M-X", "E-X"]) == (["B-X", "I-X", "B-X", "I-X"], 3)
+    assert to_iob2(["S-X", "E-X", "O"]).tags == ["B-X", "B-X", "O"]
+    assert to_iob2(["S-X", "E-Y"]).tags == ["B-X", "B-Y"]  # another type: repaired as before
+
+
 def test_invalid_bioes_is_converted_then_repaired() -> None:
     result = to_iob2(["O", "E-X"], TagScheme.BIOES)
     assert (result.tags, result.converted, result.repaired) == (["O", "B-X"], 1, 1)
