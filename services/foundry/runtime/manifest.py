@@ -79,6 +79,19 @@ def manifest_key(name: str, version_id: str) -> str:
     return f"{versions_prefix(name)}{validate_version_id(version_id)}/manifest.json"
 
 
+def manifest_json(manifest: Any) -> str:
+    """A manifest dataclass as indented, key-sorted JSON (stable for the same manifest)."""
+    return json.dumps(asdict(manifest), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def manifest_object(text: str | bytes) -> dict[str, Any]:
+    """The JSON object of a stored manifest; `ValueError` if it is not JSON or not an object."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("a manifest must be a JSON object")
+    return raw
+
+
 def utc_now_iso() -> str:
     """The current time as ISO-8601 UTC with milliseconds and a 'Z' (sorts as text)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -169,14 +182,12 @@ class DatasetManifest:
 
     def to_json(self) -> str:
         """Indented, key-sorted JSON (stable for the same manifest)."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return manifest_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DatasetManifest:
         """Parse a manifest; `ValueError` (or `KeyError`/`TypeError`) if it is malformed."""
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("a manifest must be a JSON object")
+        raw = manifest_object(text)
         return cls(
             name=str(raw["name"]),
             version_id=str(raw["version_id"]),

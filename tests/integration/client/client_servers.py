@@ -21,28 +21,14 @@ from foundry.api.inference.v1 import inference_service_pb2 as ipb
 from foundry.api.inference.v1 import inference_service_pb2_grpc as ipb_grpc
 from foundry.api.training.v1 import training_service_pb2 as tpb
 from foundry.api.training.v1 import training_service_pb2_grpc as tpb_grpc
+from foundry.client import errors as client_errors
 from foundry.runtime import errors
 from foundry.runtime.errors import FieldViolation
 from foundry.runtime.server import FoundryServer, ServiceDefinition
 from foundry.runtime.settings import ServiceName, Settings
 
-ERROR_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        errors.InvalidArgumentError,
-        errors.NotFoundError,
-        errors.AlreadyExistsError,
-        errors.FailedPreconditionError,
-        errors.UnavailableError,
-        errors.UnauthenticatedError,
-        errors.PermissionDeniedError,
-        errors.ResourceExhaustedError,
-        errors.DeadlineExceededError,
-        errors.AbortedError,
-        errors.CorruptionError,
-        errors.UnimplementedError,
-    )
-}
+#: the domain errors a test server raises by name: every class the client maps a status back to
+ERROR_CLASSES = {cls.__name__: cls for cls in client_errors.ERROR_CLASSES.values()}
 VIOLATIONS = [
     FieldViolation("tags", "I-PER follows O", line=12),
     FieldViolation("inputs[0].text", "empty"),

@@ -211,6 +211,18 @@ async def test_the_bearer_token_from_settings_is_sent(served: Served) -> None:
     assert served.servicer.calls.count == 1
 
 
+def test_the_client_knows_every_domain_error_class() -> None:
+    """The classes the round trip below runs over: every error class runtime.errors defines."""
+    defined = {
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type)
+        and issubclass(value, errors.FoundryError)
+        and value is not errors.FoundryError
+    }
+    assert set(ERROR_CLASSES.values()) == defined and len(defined) == 12
+
+
 @pytest.mark.parametrize("name", sorted(ERROR_CLASSES))
 async def test_every_domain_error_comes_back_as_itself(served: Served, name: str) -> None:
     cls = ERROR_CLASSES[name]

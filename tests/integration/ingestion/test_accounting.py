@@ -17,10 +17,8 @@ from foundry.api.common.v1 import refs_pb2, task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as recipe_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
-from foundry.ingestion.__main__ import build
-from foundry.ingestion.settings import IngestionSettings
-from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
+from helpers.servers import ingestion_server
 
 MALFORMED = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ingestion" / "malformed"
 BY_INDEX = recipe_pb2.FieldMapping(label_field="0", text_field="1")
@@ -122,12 +120,11 @@ CASES = {
 
 @pytest.fixture
 async def stub(settings: Settings) -> AsyncIterator[pb_grpc.IngestionServiceStub]:
-    local = IngestionSettings(**{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0})
-    server = FoundryServer(local, build(local))
-    await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    async with (
+        ingestion_server(settings) as (server, _),
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
         yield pb_grpc.IngestionServiceStub(channel)
-    await server.drain(0)
 
 
 async def upload(

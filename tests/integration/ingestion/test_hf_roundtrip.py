@@ -15,10 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foundry.cli.main import app
-from foundry.ingestion.__main__ import build
-from foundry.ingestion.settings import IngestionSettings
-from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
+from helpers.servers import ingestion_server
 
 NER_NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 TRAIN = [
@@ -55,24 +53,17 @@ def sentiment_dataset(rows: list[tuple[str, int]]) -> datasets.Dataset:
 
 @pytest.fixture
 async def foundry(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Foundry]:
-    work_dir = settings.home_dir / "ingest-work"
-    work_dir.mkdir(parents=True)
-    local = IngestionSettings(
-        **{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0, "ingest_work_dir": work_dir}
-    )
-    server = FoundryServer(local, build(local))
-    await server.start()
-    monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
-    monkeypatch.setenv("COLUMNS", "200")
-    runner = CliRunner()
+    async with ingestion_server(settings) as (server, _):
+        monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
+        monkeypatch.setenv("COLUMNS", "200")
+        runner = CliRunner()
 
-    async def run(*args: str) -> str:
-        result = await asyncio.to_thread(runner.invoke, app, list(args))
-        assert result.exit_code == 0, (result.output, result.exception)
-        return result.output
+        async def run(*args: str) -> str:
+            result = await asyncio.to_thread(runner.invoke, app, list(args))
+            assert result.exit_code == 0, (result.output, result.exception)
+            return result.output
 
-    yield run
-    await server.drain(0)
+        yield run
 
 
 def version_of(output: str) -> str:

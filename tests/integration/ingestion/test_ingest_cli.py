@@ -17,10 +17,8 @@ from foundry.api.common.v1 import example_pb2, refs_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.cli.main import app
-from foundry.ingestion.__main__ import build
-from foundry.ingestion.settings import IngestionSettings
-from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
+from helpers.servers import ingestion_server
 
 Foundry = Callable[..., Awaitable[str]]
 Row = tuple[str, str, str, str]  # (id, text, label, split)
@@ -35,18 +33,11 @@ SPLIT = {
 async def stub(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[pb_grpc.IngestionServiceStub]:
-    work_dir = settings.home_dir / "ingest-work"
-    work_dir.mkdir(parents=True)
-    local = IngestionSettings(
-        **{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0, "ingest_work_dir": work_dir}
-    )
-    server = FoundryServer(local, build(local))
-    await server.start()
-    monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
-    monkeypatch.setenv("COLUMNS", "200")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield pb_grpc.IngestionServiceStub(channel)
-    await server.drain(0)
+    async with ingestion_server(settings) as (server, _):
+        monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
+        monkeypatch.setenv("COLUMNS", "200")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield pb_grpc.IngestionServiceStub(channel)
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ from foundry.api.common.v1 import example_pb2, refs_pb2, task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as recipe_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
-from foundry.ingestion.__main__ import build
-from foundry.ingestion.settings import IngestionSettings
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
+from helpers.servers import ingestion_server
 
 ROOT = Path(__file__).resolve().parents[3]
 WNUT = ROOT / "examples" / "data" / "wnut17"
@@ -39,16 +37,11 @@ def conll_slice(path: Path, sentences: int) -> bytes:
 
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[tuple[pb_grpc.IngestionServiceStub, ObjectStore]]:
-    work_dir = settings.home_dir / "ingest-work"
-    work_dir.mkdir(parents=True)
-    local = IngestionSettings(
-        **{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0, "ingest_work_dir": work_dir}
-    )
-    server = FoundryServer(local, build(local))
-    await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    async with (
+        ingestion_server(settings) as (server, local),
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
         yield pb_grpc.IngestionServiceStub(channel), ObjectStore.from_settings(local)
-    await server.drain(0)
 
 
 def upload_requests(

@@ -29,12 +29,10 @@ from foundry.api.ingestion.v1 import ingest_recipe_pb2 as recipe_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.client.ingestion import IngestionClient
-from foundry.ingestion.__main__ import build
-from foundry.ingestion.settings import IngestionSettings
 from foundry.runtime.errors import FoundryError, InvalidArgumentError
 from foundry.runtime.objectstore import ObjectStore
-from foundry.runtime.server import FoundryServer
 from foundry.runtime.settings import Settings
+from helpers.servers import ingestion_server
 
 TRIALS = 50
 CHUNK = 32 * 1024
@@ -116,19 +114,17 @@ class Service:
 
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[Service]:
-    work_dir = settings.home_dir / "ingest-work"
-    work_dir.mkdir(parents=True)
-    local = IngestionSettings(
-        **{**settings.model_dump(), "grpc_port": 0, "metrics_port": 0, "ingest_work_dir": work_dir}
-    )
-    server = FoundryServer(local, build(local))
-    await server.start()
-    address = f"127.0.0.1:{server.port}"
-    async with grpc.aio.insecure_channel(address) as channel:
-        yield Service(
-            pb_grpc.IngestionServiceStub(channel), ObjectStore.from_settings(local), address, work_dir, local
-        )
-    await server.drain(0)
+    async with ingestion_server(settings) as (server, local):
+        assert local.ingest_work_dir is not None
+        address = f"127.0.0.1:{server.port}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield Service(
+                pb_grpc.IngestionServiceStub(channel),
+                ObjectStore.from_settings(local),
+                address,
+                local.ingest_work_dir,
+                local,
+            )
 
 
 @pytest.fixture

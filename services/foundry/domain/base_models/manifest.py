@@ -13,14 +13,13 @@ renamed or changed gives another id. Descriptive fields (name, source, config su
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from foundry import __version__
 from foundry.runtime.examples import Task
 from foundry.runtime.hashing import canonical_json_sha256
-from foundry.runtime.manifest import utc_now_iso, validate_id, validate_name
+from foundry.runtime.manifest import manifest_json, manifest_object, utc_now_iso, validate_id, validate_name
 
 BASE_MODELS_PREFIX = "base-models/"
 MANIFEST_NAME = "manifest.json"
@@ -104,14 +103,12 @@ class BaseModelManifest:
 
     def to_json(self) -> str:
         """Indented, key-sorted JSON (stable for the same manifest)."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return manifest_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> BaseModelManifest:
         """Parse a manifest; `ValueError` (or `KeyError`/`TypeError`) if it is malformed."""
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("a manifest must be a JSON object")
+        raw = manifest_object(text)
         return cls(
             name=str(raw["name"]),
             version_id=str(raw["version_id"]),
