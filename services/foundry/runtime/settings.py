@@ -45,6 +45,16 @@ class Settings(BaseSettings):
         None, ge=0, le=65535, description="Prometheus HTTP port; None: the service's default, 0: off"
     )
     auth_token: SecretStr | None = Field(None, description="bearer token required on every RPC")
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain this process presents (as a server, and as a client under mTLS)",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle: clients verify servers with it; servers verify client certs under mTLS",
+    )
+    tls_client_auth: bool = Field(False, description="mutual TLS: servers require a client certificate")
     drain_grace_s: float = Field(10.0, gt=0)
     keepalive_time_s: float = Field(30.0, gt=0)
     keepalive_timeout_s: float = Field(10.0, gt=0)
