@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from foundry.cli import data_verbs, label, model_verbs, stack_verbs
+from foundry.cli import auth, data_verbs, label, model_verbs, stack_verbs
 
 app = typer.Typer(help="SFT Foundry: data → augment → label → train → export → serve.", no_args_is_help=True)
 app.command()(stack_verbs.demo)
@@ -22,6 +22,7 @@ app.add_typer(data_verbs.datasets_app, name="datasets")
 app.add_typer(model_verbs.models_app, name="models")
 app.add_typer(model_verbs.base_models_app, name="base-models")
 app.add_typer(label.app, name="label")
+app.add_typer(auth.auth_app, name="auth")
 
 
 def main() -> None:  # pragma: no cover - console entry point

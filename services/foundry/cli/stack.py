@@ -16,6 +16,7 @@ from foundry.client.channel import health_status
 from foundry.runtime import s3server
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
 from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.tokens import auth_enabled, mint_token
 
 SERVICES: tuple[ServiceName, ...] = tuple(ServiceName)
 
@@ -66,8 +67,27 @@ def state_path(settings: Settings) -> Path:
     return stack_dir(settings) / "state.json"
 
 
+def service_token(settings: Settings) -> str:
+    """The token the stack's services send one another: FOUNDRY_SERVICE_TOKEN when set, else one
+    minted once per home dir and kept (mode 0600) in `<home>/stack/service.token`, so that a
+    service restarted alone still shares it with the others."""
+    if settings.service_token is not None:
+        return settings.service_token.get_secret_value()
+    path = stack_dir(settings) / "service.token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(mint_token())
+    return path.read_text().strip()
+
+
 def _service_env(settings: Settings, s3_endpoint: str, service: ServiceName) -> dict[str, str]:
+    """The CLI's environment for a service process; with auth on, the stack's service token (the
+    CLI keeps sending FOUNDRY_AUTH_TOKEN, an admin token)."""
     env = dict(os.environ)
+    if auth_enabled(settings):
+        env["FOUNDRY_SERVICE_TOKEN"] = service_token(settings)
     env["FOUNDRY_S3_ENDPOINT"] = s3_endpoint
     env["FOUNDRY_GRPC_PORT"] = settings.address_of(service).rsplit(":", 1)[1]
     if env.get("FOUNDRY_METRICS_PORT") != "0":  # 0 turns metrics off; anything else: per-service defaults

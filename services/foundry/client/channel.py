@@ -19,10 +19,13 @@ RECONNECT_OPTIONS: list[tuple[str, int | str]] = [
 
 
 def call_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """`authorization: Bearer <FOUNDRY_AUTH_TOKEN>` when a token is set (what `AuthInterceptor` checks)."""
-    if settings.auth_token is None:
+    """`authorization: Bearer <token>` (what `AuthInterceptor` checks): the service token
+    (`FOUNDRY_SERVICE_TOKEN`, what a service sends to its peers) when set, else
+    `FOUNDRY_AUTH_TOKEN`; nothing when neither is set."""
+    token = settings.service_token if settings.service_token is not None else settings.auth_token
+    if token is None:
         return ()
-    return (("authorization", f"Bearer {settings.auth_token.get_secret_value()}"),)
+    return (("authorization", f"Bearer {token.get_secret_value()}"),)
 
 
 def open_channel(address: str, settings: Settings) -> grpc.Channel:

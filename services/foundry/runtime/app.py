@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.logs import configure_logging
 from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.safety import StartupRefused, check_safe_defaults
 from foundry.runtime.server import Hook, ServiceDefinition, serve
 from foundry.runtime.settings import Settings
+from foundry.runtime.tokens import TokensFileError
 
 log = logging.getLogger("foundry.app")
 
@@ -21,11 +24,17 @@ S = TypeVar("S", bound=Settings)
 
 
 def run_service(settings_class: type[S], build: Callable[[S], ServiceDefinition]) -> None:
-    """Read the service's settings once, wire the service, serve until SIGTERM/SIGINT."""
+    """Read the service's settings once, wire the service, check its safe
+    defaults (`runtime.safety`: exit 2 with one line when refused), serve until SIGTERM/SIGINT."""
     settings = settings_class()
     definition = build(settings)
     configure_logging(definition.name.value, settings.log_level, settings.log_json)
-    asyncio.run(serve(settings, definition))
+    try:
+        check_safe_defaults(settings)
+        asyncio.run(serve(settings, definition))
+    except (StartupRefused, TokensFileError) as exc:
+        print(f"foundry.{definition.name.value}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def start_object_store(settings: Settings, store: ObjectStore | None = None) -> Hook:

@@ -1,10 +1,10 @@
-"""Server interceptors written once for every service: bearer-token auth, and an observer that
-gives each RPC a request id, a structured log line, Prometheus metrics and the mapping of domain
-errors to status codes with rich details (servicers never catch or choose status codes)."""
+"""Server interceptors written once for every service: bearer-token auth with roles, and an
+observer that gives each RPC a request id, a structured log line, Prometheus metrics and the
+mapping of domain errors to status codes with rich details (servicers never catch or choose status
+codes)."""
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import logging
 import time
@@ -18,7 +18,9 @@ from grpc_status import rpc_status
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.logs import request_id_var
 from foundry.runtime.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
+from foundry.runtime.roles import allows, required_role
 from foundry.runtime.status import to_rpc_status
+from foundry.runtime.tokens import TokenTable
 
 log = logging.getLogger("foundry.rpc")
 
@@ -62,10 +64,12 @@ def _rewrap(handler: Handler, wrap: Callable[[Behavior, bool], Behavior]) -> Han
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Require `authorization: Bearer <token>`; constant-time compare; health and reflection exempt."""
+    """Require `authorization: Bearer <token>` (scheme in any case) of a role the RPC allows
+    (`runtime.roles`): UNAUTHENTICATED without a known token, PERMISSION_DENIED naming the role
+    needed otherwise. Health and reflection are exempt."""
 
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+    def __init__(self, tokens: TokenTable) -> None:
+        self._tokens = tokens
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -74,24 +78,37 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method or ""
         if handler is None or method.startswith(AUTH_EXEMPT_PREFIXES):
             return handler
-        given = _metadata(handler_call_details).get("authorization", "").encode()
-        if hmac.compare_digest(given, self._expected):
-            return handler
-        reason = "missing bearer token" if not given else "invalid bearer token"
+        scheme, _, token = _metadata(handler_call_details).get("authorization", "").strip().partition(" ")
+        if not scheme:
+            return _deny(handler, grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _deny(handler, grpc.StatusCode.UNAUTHENTICATED, "authorization must be 'Bearer <token>'")
+        principal = self._tokens.verify(token.strip())
+        if principal is None:
+            return _deny(handler, grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
+        needed = required_role(method)
+        if not allows(principal.role, needed):
+            message = f"{method} needs role {needed.value}; token {principal.name!r} has role {principal.role.value}"
+            return _deny(handler, grpc.StatusCode.PERMISSION_DENIED, message)
+        return handler
 
-        def deny(_behavior: Behavior, streams: bool) -> Behavior:
-            async def reject(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
 
-            async def reject_stream(
-                _request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
-                yield  # pragma: no cover - makes this an async generator
+def _deny(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
+    """The handler with its behaviour replaced by an abort with `code` and `message`."""
 
-            return reject_stream if streams else reject
+    def deny(_behavior: Behavior, streams: bool) -> Behavior:
+        async def reject(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(code, message)
 
-        return _rewrap(handler, deny)
+        async def reject_stream(
+            _request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            await context.abort(code, message)
+            yield  # pragma: no cover - makes this an async generator
+
+        return reject_stream if streams else reject
+
+    return _rewrap(handler, deny)
 
 
 class ObserverInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

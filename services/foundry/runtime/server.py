@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from foundry.runtime.interceptors import AuthInterceptor, ObserverInterceptor
 from foundry.runtime.metrics import start_metrics_server
 from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.tokens import TokenTable, auth_enabled
 
 log = logging.getLogger("foundry.server")
 
@@ -65,8 +66,8 @@ class FoundryServer:
         self.settings = settings
         self.definition = definition
         interceptors: list[grpc.aio.ServerInterceptor] = []
-        if settings.auth_token is not None:
-            interceptors.append(AuthInterceptor(settings.auth_token.get_secret_value()))
+        if auth_enabled(settings):
+            interceptors.append(AuthInterceptor(TokenTable.from_settings(settings)))
         interceptors.append(ObserverInterceptor(definition.name.value))
         self.server = grpc.aio.server(
             interceptors=interceptors,

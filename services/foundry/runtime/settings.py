@@ -44,7 +44,21 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus HTTP port; None: the service's default, 0: off"
     )
-    auth_token: SecretStr | None = Field(None, description="bearer token required on every RPC")
+    auth_token: SecretStr | None = Field(
+        None,
+        description="servers accept it as an admin token (the one shared token of earlier versions); "
+        "clients send it unless service_token is set",
+    )
+    auth_tokens_file: Path | None = Field(
+        None, description="JSON file of token hashes with their roles (runtime.tokens); turns auth on"
+    )
+    service_token: SecretStr | None = Field(
+        None,
+        description="the token a service sends when it calls another; servers accept it with role service",
+    )
+    insecure: bool = Field(
+        False, description="start on a non-loopback address even with auth off, default secrets or no TLS"
+    )
     tls_cert_file: Path | None = Field(
         None,
         description="PEM certificate chain this process presents (as a server, and as a client under mTLS)",
