@@ -219,3 +219,32 @@ def test_sigterm_drains_in_flight_and_refuses_new(tmp_path: Path) -> None:
         proc.kill()
         stderr = proc.stderr.read() if proc.stderr else ""
     assert '"msg": "draining"' in stderr and '"msg": "stopped"' in stderr
+    # on loopback it started, with one warning naming each insecure default in effect
+    (warning,) = [line for line in stderr.splitlines() if "insecure defaults" in line]
+    assert "auth is off" in warning and "FOUNDRY_S3_SECRET_KEY" in warning and "TLS is off" in warning
+
+
+@pytest.mark.parametrize(
+    ("command", "reasons"),
+    [
+        ([str(Path(probe_service.__file__))], ("auth is off", "FOUNDRY_S3_SECRET_KEY", "TLS is off")),
+        (
+            ["-m", "foundry.ingestion"],
+            ("auth is off", "FOUNDRY_S3_SECRET_KEY", "FOUNDRY_PII_SECRET", "TLS is off"),
+        ),
+    ],
+)
+def test_outside_loopback_insecure_defaults_refuse_to_start(
+    command: list[str], reasons: tuple[str, ...]
+) -> None:
+    """Refused before binding anything: exit 2, one line naming every reason."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOUNDRY_")}
+    env.update(
+        {"FOUNDRY_GRPC_HOST": "0.0.0.0", "FOUNDRY_GRPC_PORT": str(free_port()), "FOUNDRY_METRICS_PORT": "0"}
+    )
+    done = subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "refusing to serve on 0.0.0.0" in line and "FOUNDRY_INSECURE=1" in line
+    for reason in reasons:
+        assert reason in line

@@ -24,16 +24,18 @@ S = TypeVar("S", bound=Settings)
 
 
 def run_service(settings_class: type[S], build: Callable[[S], ServiceDefinition]) -> None:
-    """Read the service's settings once, wire the service, check its safe
-    defaults (`runtime.safety`: exit 2 with one line when refused), serve until SIGTERM/SIGINT."""
+    """Read the service's settings once, check its safe defaults (`runtime.safety`: exit 2 with one
+    line when refused), wire the service, serve until SIGTERM/SIGINT."""
     settings = settings_class()
-    definition = build(settings)
-    configure_logging(definition.name.value, settings.log_level, settings.log_json)
     try:
-        check_safe_defaults(settings)
+        warning = check_safe_defaults(settings)  # before any work
+        definition = build(settings)
+        configure_logging(definition.name.value, settings.log_level, settings.log_json)
+        if warning:
+            log.warning(warning)
         asyncio.run(serve(settings, definition))
     except (StartupRefused, TokensFileError) as exc:
-        print(f"foundry.{definition.name.value}: {exc}", file=sys.stderr)
+        print(f"foundry: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -10,14 +10,11 @@ to start, in one line naming every reason, unless `FOUNDRY_INSECURE=1`.
 from __future__ import annotations
 
 import ipaddress
-import logging
 
 from pydantic import SecretStr
 
 from foundry.runtime.settings import Settings
 from foundry.runtime.tokens import auth_enabled
-
-log = logging.getLogger("foundry.safety")
 
 
 class StartupRefused(RuntimeError):
@@ -57,18 +54,16 @@ def insecure_defaults(settings: Settings) -> list[str]:
     return reasons
 
 
-def check_safe_defaults(settings: Settings) -> list[str]:
-    """Refuse (`StartupRefused`) a non-loopback start with insecure defaults unless
-    `FOUNDRY_INSECURE=1`; otherwise log one warning naming each and return them."""
+def check_safe_defaults(settings: Settings) -> str | None:
+    """Raise `StartupRefused` for a non-loopback start with insecure defaults unless
+    `FOUNDRY_INSECURE=1`; otherwise the one warning to log (naming each), or None."""
     reasons = insecure_defaults(settings)
     if not reasons:
-        return reasons
+        return None
     host = settings.grpc_host
     listed = "; ".join(reasons)
     if is_loopback(host):
-        log.warning(f"insecure defaults (acceptable on loopback {host} only): {listed}")
-    elif settings.insecure:
-        log.warning(f"FOUNDRY_INSECURE=1: serving on {host} with insecure defaults: {listed}")
-    else:
-        raise StartupRefused(f"refusing to serve on {host}: {listed} (or set FOUNDRY_INSECURE=1)")
-    return reasons
+        return f"insecure defaults (acceptable on loopback {host} only): {listed}"
+    if settings.insecure:
+        return f"FOUNDRY_INSECURE=1: serving on {host} with insecure defaults: {listed}"
+    raise StartupRefused(f"refusing to serve on {host}: {listed} (or set FOUNDRY_INSECURE=1)")
