@@ -60,6 +60,9 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         status = _foundry(["stack", "status"], env)
         assert status.returncode == 0, status.stdout
         assert status.stdout.count("SERVING") == 5
+        # auth is on: the services were given a service token of their own, kept owner-only
+        service_token = tmp_path / "home" / "stack" / "service.token"
+        assert service_token.stat().st_mode & 0o777 == 0o600
 
         # the CLI against the running stack: ingest two files as splits, list, show with a plot
         train, dev = (

@@ -12,6 +12,7 @@ from kubernetes_validate.utils import ValidationError
 from netpol import Actor, allowed_connections
 from podpolicy import LONG_RUNNING, image_problems, pod_problems, pod_specs, validate
 
+from foundry.runtime.safety import insecure_defaults
 from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName
 from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
@@ -116,7 +117,9 @@ def test_config_gives_every_service_what_it_needs(rendered: dict[str, Objects], 
     assert settings.grpc_host == "0.0.0.0"
     assert settings.s3_endpoint == "minio:9000"
     assert settings.inference_address == "inference:50055"
-    assert settings.auth_token is not None
+    assert settings.auth_token is not None and settings.service_token is not None
+    # safe defaults (runtime.safety): auth on, no secret at its built-in default (TLS: the certificates)
+    assert [r for r in insecure_defaults(settings) if not r.startswith("TLS")] == []
     assert settings.training_executor == "kubernetes"
     minio = of_kind(rendered[target], "Secret")["minio-root"]["data"]
     secrets = of_kind(rendered[target], "Secret")["foundry-secrets"]["data"]
