@@ -12,6 +12,7 @@ from foundry.runtime.logs import configure_logging
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import Hook, ServiceDefinition, serve
 from foundry.runtime.settings import Settings
+from foundry.runtime.tls import TlsSettingsError, check_tls
 
 log = logging.getLogger("foundry.app")
 
@@ -23,6 +24,10 @@ S = TypeVar("S", bound=Settings)
 def run_service(settings_class: type[S], build: Callable[[S], ServiceDefinition]) -> None:
     """Read the service's settings once, wire the service, serve until SIGTERM/SIGINT."""
     settings = settings_class()
+    try:
+        check_tls(settings)
+    except TlsSettingsError as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None  # one line on stderr, exit status 1
     definition = build(settings)
     configure_logging(definition.name.value, settings.log_level, settings.log_json)
     asyncio.run(serve(settings, definition))

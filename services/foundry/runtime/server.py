@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from foundry.runtime.interceptors import AuthInterceptor, ObserverInterceptor
 from foundry.runtime.metrics import start_metrics_server
 from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.tls import server_credentials
 
 log = logging.getLogger("foundry.server")
 
@@ -88,7 +89,11 @@ class FoundryServer:
         names = [*definition.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port_for(definition.name)}"
-        self.port = self.server.add_insecure_port(address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"could not bind {address}")
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -101,7 +106,11 @@ class FoundryServer:
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
-            extra={"address": f"{self.settings.grpc_host}:{self.port}", "metrics_port": self.metrics_port},
+            extra={
+                "address": f"{self.settings.grpc_host}:{self.port}",
+                "metrics_port": self.metrics_port,
+                "tls": "off" if credentials is None else "mutual" if self.settings.tls_client_auth else "on",
+            },
         )
         return self.port
 

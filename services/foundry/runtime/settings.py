@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         description="PEM CA bundle: clients verify servers with it; servers verify client certs under mTLS",
     )
     tls_client_auth: bool = Field(False, description="mutual TLS: servers require a client certificate")
+    tls_server_name: str | None = Field(
+        None,
+        description="clients check servers' certificates against this name instead of the address's host",
+    )
     drain_grace_s: float = Field(10.0, gt=0)
     keepalive_time_s: float = Field(30.0, gt=0)
     keepalive_timeout_s: float = Field(10.0, gt=0)
