@@ -197,3 +197,23 @@ def test_a_service_with_bad_tls_settings_refuses_to_start_in_one_line(
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("refusing to start: ") and says in lines[0], proc.stderr
+
+
+async def test_the_plaintext_health_port_serves_health_alone(pki: Pki) -> None:
+    """For probes that cannot speak TLS (the kubelet's): grpc.health.v1, and nothing else."""
+    settings = serving(pki, mutual=True).model_copy(update={"health_port": 0})
+    server = FoundryServer(settings, probe_service.definition())
+    await server.start()
+    try:
+        assert server.health_port
+        health_address = f"127.0.0.1:{server.health_port}"
+        assert await asyncio.to_thread(health_status, health_address, Settings()) == "SERVING"
+        assert (
+            await asyncio.to_thread(health_status, health_address, Settings(), probe_service.SERVICE)
+            == "SERVING"
+        )
+        assert await refused(health_address, Settings()) == grpc.StatusCode.UNIMPLEMENTED
+        await server.drain(0)
+        assert await asyncio.to_thread(health_status, health_address, Settings()) == "UNREACHABLE"
+    finally:
+        await server.drain(0)

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus HTTP port; None: the service's default, 0: off"
     )
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="a second, plaintext port serving only grpc.health.v1, for probes that cannot speak "
+        "TLS (the kubelet's gRPC probes); None: off",
+    )
     auth_token: SecretStr | None = Field(None, description="bearer token required on every RPC")
     tls_cert_file: Path | None = Field(
         None,
