@@ -35,12 +35,10 @@ LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 # --- DER (X.690), just what a certificate needs ---------------------------------------------------
 def _tlv(tag: int, body: bytes) -> bytes:
     n = len(body)
-    length = (
-        bytes([n])
-        if n < 0x80
-        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
-    )
-    return bytes([tag]) + length + body
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = (n.bit_length() + 7) // 8  # long form: the count of length bytes, then the length
+    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + body
 
 
 def _seq(*items: bytes) -> bytes:
