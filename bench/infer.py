@@ -272,16 +272,18 @@ def start_service(s3_endpoint: str, port: int) -> subprocess.Popen[bytes]:
 async def served_cells(
     port: int, version_id: str, sentences: list[list[str]], eval_words: list[list[str]], requests: int
 ) -> tuple[list[Cell], dict[str, list[set[Any]]]]:
-    import grpc
 
     from foundry.api.common.v1 import model_pb2, refs_pb2
     from foundry.api.inference.v1 import inference_service_pb2 as pb
     from foundry.api.inference.v1 import inference_service_pb2_grpc as pb_grpc
+    from foundry.client.channel import open_aio_channel
+    from foundry.runtime.settings import Settings
 
     ref = refs_pb2.ModelRef(name=MODEL, version_id=version_id)
     cells: list[Cell] = []
     predictions: dict[str, list[set[Any]]] = {}
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    # the service inherits this environment: the same FOUNDRY_TLS_* settings make the channel match it
+    async with open_aio_channel(f"127.0.0.1:{port}", Settings()) as channel:
         stub = pb_grpc.InferenceServiceStub(channel)
         await channel.channel_ready()
         phases = [

@@ -102,3 +102,46 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
     for port in ports.values():
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch, pytest.raises(grpc.FutureTimeoutError):
             grpc.channel_ready_future(ch).result(timeout=0.5)
+
+
+def test_stack_up_tls_serves_mutual_tls_and_the_cli_follows(tmp_path: Path) -> None:
+    ports = {name: _free_port_pair() for name in ServiceName}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOUNDRY_")}
+    env.update({f"FOUNDRY_{name.value.upper()}_ADDRESS": f"127.0.0.1:{p}" for name, p in ports.items()})
+    env.update({"FOUNDRY_HOME_DIR": str(tmp_path / "home"), "FOUNDRY_METRICS_PORT": "0"})
+    env["COLUMNS"] = "200"
+    up = _foundry(["stack", "up", "--tls"], env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "mutual TLS" in up.stdout
+        tls = tmp_path / "home" / "tls"
+        assert (tls / "client.key").stat().st_mode & 0o077 == 0
+        client = grpc.ssl_channel_credentials(
+            (tls / "ca.pem").read_bytes(),
+            (tls / "client.key").read_bytes(),
+            (tls / "client.pem").read_bytes(),
+        )
+        no_cert = grpc.ssl_channel_credentials((tls / "ca.pem").read_bytes())
+        request = health_pb2.HealthCheckRequest(service="")
+        for name, port in ports.items():
+            with grpc.secure_channel(f"127.0.0.1:{port}", client) as ch:
+                reply = health_pb2_grpc.HealthStub(ch).Check(request, timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING, name
+            for refused in (
+                grpc.insecure_channel(f"127.0.0.1:{port}"),
+                grpc.secure_channel(f"127.0.0.1:{port}", no_cert),
+            ):
+                with refused as ch, pytest.raises(grpc.RpcError) as info:
+                    health_pb2_grpc.HealthStub(ch).Check(request, timeout=5)
+                assert info.value.code() == grpc.StatusCode.UNAVAILABLE, name  # type: ignore[attr-defined]
+        # later CLI calls use the stack's certificates without being told
+        status = _foundry(["stack", "status"], env)
+        assert status.returncode == 0 and status.stdout.count("SERVING") == 5, status.stdout
+        listed = _foundry(["datasets", "ls"], env)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        # `stack up` without --tls leaves the running TLS stack as it is
+        again = _foundry(["stack", "up"], env)
+        assert again.returncode == 0 and "mutual TLS" in again.stdout, again.stdout
+    finally:
+        down = _foundry(["stack", "down"], env)
+    assert down.returncode == 0, down.stdout + down.stderr

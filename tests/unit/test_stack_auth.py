@@ -15,7 +15,7 @@ from foundry.runtime.tokens import TokenTable
 
 
 def env_of(settings: Settings, service: ServiceName = ServiceName.LABELING) -> dict[str, str]:
-    return stack._service_env(settings, "127.0.0.1:1", service)
+    return stack._service_env(settings, stack.StackState(s3_endpoint="127.0.0.1:1"), service)
 
 
 def test_with_auth_on_every_service_gets_the_same_service_token(

@@ -13,8 +13,8 @@ from foundry.cli import export as export_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli.console import console, reports_errors
 from foundry.cli.ingest_options import load_recipe, source_overrides
+from foundry.cli.stack import load_settings
 from foundry.runtime.errors import FoundryError
-from foundry.runtime.settings import load_settings
 
 datasets_app = typer.Typer(help="Dataset versions stored by the ingestion service.", no_args_is_help=True)
 

@@ -31,13 +31,16 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 
 
-def run(settings: Settings, console: Console, keep_stack: bool = False, full: bool = False) -> None:
+def run(
+    settings: Settings, console: Console, keep_stack: bool = False, full: bool = False, tls: bool = False
+) -> None:
     started = time.perf_counter()
     already_up = all(h.status == "SERVING" for h in stack_mod.status(settings))
     console.rule("1. stack up")
     with console.status("starting the object store and the five services..."):
-        state = stack_mod.up(settings)
-    console.print(f"object store: {state.s3_endpoint}")
+        state = stack_mod.up(settings, tls=tls)
+    console.print(f"object store: {state.s3_endpoint}" + (" (services on mutual TLS)" if state.tls else ""))
+    settings = stack_mod.client_settings(settings, state)
     try:
         _check_health(settings, console)
         _store_artifact(settings.model_copy(update={"s3_endpoint": state.s3_endpoint}), console)

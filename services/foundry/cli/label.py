@@ -42,9 +42,9 @@ from foundry.cli.label_views import (
     reliability_table,
     rules_table,
 )
+from foundry.cli.stack import load_settings
 from foundry.client.labeling import LabelingClient
 from foundry.runtime.hashing import file_sha256
-from foundry.runtime.settings import load_settings
 
 app = typer.Typer(
     help="Labeling projects: tasks, imports, pre-labels, aggregation, agreement.", no_args_is_help=True

@@ -11,7 +11,7 @@ from foundry.cli import generate as generate_mod
 from foundry.cli import infer as infer_mod
 from foundry.cli import train as train_mod
 from foundry.cli.console import console, reports_errors
-from foundry.runtime.settings import load_settings
+from foundry.cli.stack import load_settings
 
 models_app = typer.Typer(help="Model versions made by the training service.", no_args_is_help=True)
 base_models_app = typer.Typer(help="Base models training starts from.", no_args_is_help=True)

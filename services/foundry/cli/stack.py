@@ -1,5 +1,9 @@
 """The local stack: the embedded S3 server (unless FOUNDRY_S3_ENDPOINT names one) and one process
-per service on its fixed local port. State lives in `<home_dir>/stack/state.json`."""
+per service on its fixed local port. State lives in `<home_dir>/stack/state.json`.
+
+With `tls`, the stack makes a local CA and certificates under `<home_dir>/tls/`, serves every
+service with mutual TLS, and records the CLI's certificate in its state: later CLI calls
+(`client_settings`) pick it up, as they pick up the fixed local addresses."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from foundry.client.channel import health_status
 from foundry.runtime import s3server
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
 from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.settings import load_settings as load_env_settings
+from foundry.runtime.tls import client_tls_enabled
+from foundry.runtime.tlscerts import write_local_tls
 from foundry.runtime.tokens import auth_enabled, mint_token
 
 SERVICES: tuple[ServiceName, ...] = tuple(ServiceName)
@@ -30,10 +37,22 @@ class ServiceProcess:
 
 
 @dataclass
+class StackTls:
+    """The files of a stack started with `tls`: the CA, the services' pair and the CLI's pair."""
+
+    ca_file: str
+    server_cert_file: str
+    server_key_file: str
+    client_cert_file: str
+    client_key_file: str
+
+
+@dataclass
 class StackState:
     s3_endpoint: str
     s3: s3server.S3ServerState | None = None  # None: an external S3 server, not ours to stop
     services: list[ServiceProcess] = field(default_factory=list)
+    tls: StackTls | None = None  # None: plaintext
 
     @classmethod
     def load(cls, path: Path) -> StackState | None:
@@ -42,7 +61,8 @@ class StackState:
         raw = json.loads(path.read_text())
         s3 = s3server.S3ServerState.from_json(json.dumps(raw["s3"])) if raw.get("s3") else None
         services = [ServiceProcess(**s) for s in raw.get("services", [])]
-        return cls(s3_endpoint=raw["s3_endpoint"], s3=s3, services=services)
+        tls = StackTls(**raw["tls"]) if raw.get("tls") else None
+        return cls(s3_endpoint=raw["s3_endpoint"], s3=s3, services=services, tls=tls)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,10 +102,46 @@ def service_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _service_env(settings: Settings, s3_endpoint: str, service: ServiceName) -> dict[str, str]:
-    """The CLI's environment for a service process; with auth on, the stack's service token (the
-    CLI keeps sending FOUNDRY_AUTH_TOKEN, an admin token)."""
+def tls_dir(settings: Settings) -> Path:
+    return settings.home_dir.resolve() / "tls"
+
+
+def client_settings(settings: Settings, state: StackState | None = None) -> Settings:
+    """`settings`, plus the CLI's certificate when the stack runs TLS and no TLS setting is given."""
+    if state is None:
+        state = StackState.load(state_path(settings))
+    if state is None or state.tls is None or client_tls_enabled(settings):
+        return settings
+    tls = state.tls
+    update = {
+        "tls_ca_file": Path(tls.ca_file),
+        "tls_cert_file": Path(tls.client_cert_file),
+        "tls_key_file": Path(tls.client_key_file),
+    }
+    return settings.model_copy(update=update)
+
+
+def load_settings() -> Settings:
+    """The CLI's settings: the environment's, plus the running stack's TLS files (`client_settings`)."""
+    return client_settings(load_env_settings())
+
+
+def _make_tls(settings: Settings) -> StackTls:
+    files = write_local_tls(tls_dir(settings))
+    return StackTls(**{name: str(path) for name, path in asdict(files).items()})
+
+
+def _service_env(settings: Settings, state: StackState, service: ServiceName) -> dict[str, str]:
+    """The CLI's environment for a service process: the stack's S3 endpoint and ports; with TLS,
+    the service certificate; with auth on, the stack's service token (the CLI keeps sending
+    FOUNDRY_AUTH_TOKEN, an admin token)."""
     env = dict(os.environ)
+    s3_endpoint = state.s3_endpoint
+    if state.tls is not None:  # mutual TLS; each service presents its certificate to its peers
+        env["FOUNDRY_TLS_CERT_FILE"] = state.tls.server_cert_file
+        env["FOUNDRY_TLS_KEY_FILE"] = state.tls.server_key_file
+        env["FOUNDRY_TLS_CA_FILE"] = state.tls.ca_file
+        env["FOUNDRY_TLS_CLIENT_AUTH"] = "true"
     if auth_enabled(settings):
         env["FOUNDRY_SERVICE_TOKEN"] = service_token(settings)
     env["FOUNDRY_S3_ENDPOINT"] = s3_endpoint
@@ -97,12 +153,12 @@ def _service_env(settings: Settings, s3_endpoint: str, service: ServiceName) -> 
     return env
 
 
-def _start_service(settings: Settings, s3_endpoint: str, service: ServiceName, logs: Path) -> ServiceProcess:
+def _start_service(settings: Settings, state: StackState, service: ServiceName, logs: Path) -> ServiceProcess:
     log_path = logs / f"{service.value}.log"
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"foundry.{service.value}"],
-            env=_service_env(settings, s3_endpoint, service),
+            env=_service_env(settings, state, service),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -122,11 +178,17 @@ def _running(state: StackState) -> bool:
     return len(state.services) == len(SERVICES) and all(s3server.pid_alive(s.pid) for s in state.services)
 
 
-def up(settings: Settings, timeout_s: float = 90.0) -> StackState:
-    """Start what is not running and wait until every service answers SERVING."""
+def up(settings: Settings, timeout_s: float = 90.0, tls: bool = False) -> StackState:
+    """Start what is not running and wait until every service answers SERVING; with `tls`, make
+    fresh certificates and serve every service with mutual TLS."""
     path = state_path(settings)
     state = StackState.load(path)
-    if state is not None and _running(state) and all(h.status == "SERVING" for h in status(settings)):
+    if (
+        state is not None
+        and (state.tls is not None or not tls)
+        and _running(state)
+        and all(h.status == "SERVING" for h in status(settings))
+    ):
         return state
     if state is not None:
         down(settings)
@@ -142,11 +204,12 @@ def up(settings: Settings, timeout_s: float = 90.0) -> StackState:
             secret_key=settings.s3_secret_key.get_secret_value(),
         )
         state = StackState(s3_endpoint=server.endpoint, s3=server.start(detached=True))
+    state.tls = _make_tls(settings) if tls else None
     state.save(path)
     for service in SERVICES:
-        state.services.append(_start_service(settings, state.s3_endpoint, service, logs))
+        state.services.append(_start_service(settings, state, service, logs))
         state.save(path)
-    _wait_serving(settings, state, timeout_s)
+    _wait_serving(client_settings(settings, state), state, timeout_s)
     return state
 
 
@@ -197,6 +260,7 @@ def status(settings: Settings) -> list[ServiceHealth]:
     """Each service's health as a plain grpc health client sees it."""
     state = StackState.load(state_path(settings))
     pids = {s.name: s.pid for s in state.services} if state else {}
+    settings = client_settings(settings, state)
     result = []
     for service in SERVICES:
         address = settings.address_of(service)

@@ -29,12 +29,23 @@ def _health_table() -> bool:
 
 @stack_app.command("up")
 @reports_errors
-def stack_up(timeout_s: float = typer.Option(90.0, help="how long to wait for SERVING")) -> None:
+def stack_up(
+    timeout_s: float = typer.Option(90.0, help="how long to wait for SERVING"),
+    tls: bool = typer.Option(
+        False, "--tls", help="make a local CA and certificates; serve every service with mutual TLS"
+    ),
+) -> None:
     """Start the S3 server (unless FOUNDRY_S3_ENDPOINT is set) and every service; wait until SERVING."""
     settings = load_settings()
     with console.status("starting the stack..."):
-        state = stack_mod.up(settings, timeout_s=timeout_s)
+        state = stack_mod.up(settings, timeout_s=timeout_s, tls=tls)
     console.print(f"object store: {state.s3_endpoint} (bucket {settings.s3_bucket})")
+    if state.tls is not None:
+        console.print(
+            f"mutual TLS: CA {state.tls.ca_file}; the CLI presents {state.tls.client_cert_file}. Other "
+            f"clients: FOUNDRY_TLS_CA_FILE={state.tls.ca_file} FOUNDRY_TLS_CERT_FILE={state.tls.client_cert_file} "
+            f"FOUNDRY_TLS_KEY_FILE={state.tls.client_key_file}"
+        )
     _health_table()
 
 
@@ -56,6 +67,7 @@ def stack_status() -> None:
 def demo(
     keep: bool = typer.Option(False, help="leave the stack running afterwards"),
     full: bool = typer.Option(False, help="train on all of WNUT-17 for 3 epochs (slower)"),
+    tls: bool = typer.Option(False, "--tls", help="start the stack with mutual TLS (as `stack up --tls`)"),
 ) -> None:
     """Run the main job end to end on the embedded default."""
-    demo_mod.run(load_settings(), console, keep_stack=keep, full=full)
+    demo_mod.run(load_settings(), console, keep_stack=keep, full=full, tls=tls)

@@ -1,6 +1,6 @@
 """Channels to the suite's services, made in one place: keepalive, reconnect backoff, the bearer
-token each call carries, and (when the suite serves TLS) the credentials. Also the plain
-`grpc.health.v1` check that `foundry stack` uses."""
+token each call carries, and TLS (mutual TLS with a client certificate) when the settings name
+certificates. Also the plain `grpc.health.v1` check that `foundry stack` uses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foundry.runtime.server import server_options
 from foundry.runtime.settings import Settings
+from foundry.runtime.tls import channel_credentials, channel_options
 
 #: reconnect soon after a peer comes back, so that retries on UNAVAILABLE can reach it
 RECONNECT_OPTIONS: list[tuple[str, int | str]] = [
@@ -28,10 +29,25 @@ def call_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token.get_secret_value()}"),)
 
 
+def _options(settings: Settings) -> list[tuple[str, int | str]]:
+    return [*server_options(settings)[:2], *RECONNECT_OPTIONS, *channel_options(settings)]
+
+
 def open_channel(address: str, settings: Settings) -> grpc.Channel:
-    """A channel to `address`: the servers' keepalive settings and a short reconnect backoff.
-    Plaintext today; TLS credentials (`grpc.secure_channel`) belong here once the suite has them."""
-    return grpc.insecure_channel(address, options=[*server_options(settings)[:2], *RECONNECT_OPTIONS])
+    """A channel to `address`: the servers' keepalive settings, a short reconnect backoff, and TLS
+    (`foundry.runtime.tls`) when the settings name a CA or a client certificate."""
+    credentials = channel_credentials(settings)
+    if credentials is None:
+        return grpc.insecure_channel(address, options=_options(settings))
+    return grpc.secure_channel(address, credentials, options=_options(settings))
+
+
+def open_aio_channel(address: str, settings: Settings) -> grpc.aio.Channel:
+    """`open_channel` for asyncio callers (benchmarks and tests that drive many calls at once)."""
+    credentials = channel_credentials(settings)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=_options(settings))
+    return grpc.aio.secure_channel(address, credentials, options=_options(settings))
 
 
 def health_status(address: str, settings: Settings, service: str = "", timeout_s: float = 2.0) -> str:

@@ -14,6 +14,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.safety import StartupRefused, check_safe_defaults
 from foundry.runtime.server import Hook, ServiceDefinition, serve
 from foundry.runtime.settings import Settings
+from foundry.runtime.tls import TlsSettingsError, check_tls
 from foundry.runtime.tokens import TokensFileError
 
 log = logging.getLogger("foundry.app")
@@ -28,12 +29,15 @@ def run_service(settings_class: type[S], build: Callable[[S], ServiceDefinition]
     line when refused), wire the service, serve until SIGTERM/SIGINT."""
     settings = settings_class()
     try:
+        check_tls(settings)
         warning = check_safe_defaults(settings)  # before any work
         definition = build(settings)
         configure_logging(definition.name.value, settings.log_level, settings.log_json)
         if warning:
             log.warning(warning)
         asyncio.run(serve(settings, definition))
+    except TlsSettingsError as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None  # one line on stderr, exit status 1
     except (StartupRefused, TokensFileError) as exc:
         print(f"foundry: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

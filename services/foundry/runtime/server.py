@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from foundry.runtime.interceptors import AuthInterceptor, ObserverInterceptor
 from foundry.runtime.metrics import start_metrics_server
 from foundry.runtime.settings import ServiceName, Settings
+from foundry.runtime.tls import server_credentials
 from foundry.runtime.tokens import TokenTable, auth_enabled
 
 log = logging.getLogger("foundry.server")
@@ -77,6 +78,9 @@ class FoundryServer:
         self.health = health.aio.HealthServicer()
         self.port = 0
         self.metrics_port: int | None = None
+        #: the plaintext health-only server (`health_port`), when the settings ask for one
+        self.health_server: grpc.aio.Server | None = None
+        self.health_port: int | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> int:
@@ -89,11 +93,17 @@ class FoundryServer:
         names = [*definition.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port_for(definition.name)}"
-        self.port = self.server.add_insecure_port(address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"could not bind {address}")
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
+        if self.settings.health_port is not None:
+            await self._start_health_server(self.settings.health_port)
         metrics_port = self.settings.metrics_port_for(definition.name)
         if self.settings.metrics_port != 0:
             self.metrics_port = start_metrics_server(self.settings.grpc_host, metrics_port)
@@ -102,9 +112,23 @@ class FoundryServer:
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
-            extra={"address": f"{self.settings.grpc_host}:{self.port}", "metrics_port": self.metrics_port},
+            extra={
+                "address": f"{self.settings.grpc_host}:{self.port}",
+                "metrics_port": self.metrics_port,
+                "tls": "off" if credentials is None else "mutual" if self.settings.tls_client_auth else "on",
+            },
         )
         return self.port
+
+    async def _start_health_server(self, port: int) -> None:
+        """grpc.health.v1 alone, in plaintext, on `port`: the same health servicer, nothing else."""
+        self.health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+        address = f"{self.settings.grpc_host}:{port}"
+        self.health_port = self.health_server.add_insecure_port(address)
+        if self.health_port == 0:
+            raise OSError(f"could not bind {address}")
+        await self.health_server.start()
 
     async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
         for name in ("", *self.definition.grpc_services):
@@ -118,6 +142,8 @@ class FoundryServer:
         log.info("draining", extra={"grace_s": grace})
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         if self.definition.shutdown is not None:
             await self.definition.shutdown()
         self._stopped.set()

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus HTTP port; None: the service's default, 0: off"
     )
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="a second, plaintext port serving only grpc.health.v1, for probes that cannot speak "
+        "TLS (the kubelet's gRPC probes); None: off",
+    )
     auth_token: SecretStr | None = Field(
         None,
         description="servers accept it as an admin token (the one shared token of earlier versions); "
@@ -69,6 +76,10 @@ class Settings(BaseSettings):
         description="PEM CA bundle: clients verify servers with it; servers verify client certs under mTLS",
     )
     tls_client_auth: bool = Field(False, description="mutual TLS: servers require a client certificate")
+    tls_server_name: str | None = Field(
+        None,
+        description="clients check servers' certificates against this name instead of the address's host",
+    )
     drain_grace_s: float = Field(10.0, gt=0)
     keepalive_time_s: float = Field(30.0, gt=0)
     keepalive_timeout_s: float = Field(10.0, gt=0)

@@ -15,7 +15,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 #: what `kustomize build` is run on
-TARGETS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "gpu": K8S / "overlays" / "gpu"}
+TARGETS = {
+    "base": K8S / "base",
+    "dev": K8S / "overlays" / "dev",
+    "gpu": K8S / "overlays" / "gpu",
+    "cert-manager": K8S / "overlays" / "cert-manager",
+}
 
 
 def kubectl() -> str:
