@@ -1,103 +1,29 @@
 """A local certificate authority for `foundry stack up --tls` and the tests: a CA, a certificate the
 services serve with (and present to one another under mutual TLS) and one for the CLI.
 
-Keys are ECDSA P-256 (pycryptodome generates and signs); certificates are X.509 v3, DER-encoded
-here from RFC 5280's structures: basic constraints, key usage, extended key usage (serverAuth,
-clientAuth), subject alternative names (DNS names and IP addresses) and key identifiers. Private
-keys are written PKCS#8 PEM with mode 0600. Services never import this module; they only read the
-files their settings name.
+Keys are ECDSA P-256; certificates are X.509 v3 built with the `cryptography` package: basic
+constraints, key usage, extended key usage (serverAuth, clientAuth), subject alternative names
+(DNS names and IP addresses) and key identifiers. Private keys are written PKCS#8 PEM with mode
+0600. Services never import this module; they only read the files their settings name.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from Crypto.Hash import SHA1, SHA256
-from Crypto.PublicKey import ECC
-from Crypto.Signature import DSS
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
-COMMON_NAME = "2.5.4.3"
-ORGANIZATION = "2.5.4.10"
-SUBJECT_KEY_ID, KEY_USAGE, SUBJECT_ALT_NAME = "2.5.29.14", "2.5.29.15", "2.5.29.17"
-BASIC_CONSTRAINTS, AUTHORITY_KEY_ID, EXT_KEY_USAGE = "2.5.29.19", "2.5.29.35", "2.5.29.37"
-SERVER_AUTH, CLIENT_AUTH = "1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"
 LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 
-# --- DER (X.690), just what a certificate needs ---------------------------------------------------
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = (n.bit_length() + 7) // 8  # long form: the count of length bytes, then the length
-    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + body
-
-
-def _seq(*items: bytes) -> bytes:
-    return _tlv(0x30, b"".join(items))
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray()
-    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        while arc := arc >> 7:
-            chunk.append(0x80 | (arc & 0x7F))
-        body += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _bits(data: bytes, unused: int = 0) -> bytes:
-    return _tlv(0x03, bytes([unused]) + data)
-
-
-def _time(when: dt.datetime) -> bytes:
-    if when.year < 2050:
-        return _tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
-    return _tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
-
-
-def _name(common_name: str) -> bytes:
-    def rdn(oid: str, value: str) -> bytes:
-        return _tlv(0x31, _seq(_oid(oid), _tlv(0x0C, value.encode())))
-
-    return _seq(rdn(ORGANIZATION, "SFT Foundry (local)"), rdn(COMMON_NAME, common_name))
-
-
-def _extension(oid: str, value: bytes, critical: bool = False) -> bytes:
-    return _seq(_oid(oid), *([_tlv(0x01, b"\xff")] if critical else []), _tlv(0x04, value))
-
-
-def _general_names(hosts: Sequence[str]) -> bytes:
-    names = []
-    for host in hosts:
-        try:
-            names.append(_tlv(0x87, ipaddress.ip_address(host).packed))  # iPAddress [7]
-        except ValueError:
-            names.append(_tlv(0x82, host.encode("ascii")))  # dNSName [2]
-    return _seq(*names)
-
-
-def _pem(kind: str, der: bytes) -> bytes:
-    b64 = base64.encodebytes(der).decode().replace("\n", "")
-    lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-    return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n".encode()
-
-
-# --- certificates -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Issued:
     """A certificate (PEM) and its private key (PKCS#8 PEM)."""
@@ -110,57 +36,70 @@ class Issued:
 class CertificateAuthority:
     """A self-signed CA that signs the other certificates."""
 
-    key: ECC.EccKey
-    name: bytes
-    key_id: bytes
-    cert_pem: bytes
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_id(key: ECC.EccKey) -> bytes:
-    return SHA1.new(key.public_key().export_key(format="raw")).digest()
-
-
-def _sign(
-    subject: bytes,
-    key: ECC.EccKey,
-    issuer: bytes,
-    issuer_key: ECC.EccKey,
-    issuer_key_id: bytes,
-    extensions: list[bytes],
-    days: int,
-) -> bytes:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    algorithm = _seq(_oid(ECDSA_WITH_SHA256))
-    extensions = [
-        *extensions,
-        _extension(SUBJECT_KEY_ID, _tlv(0x04, _key_id(key))),
-        _extension(AUTHORITY_KEY_ID, _seq(_tlv(0x80, issuer_key_id))),
-    ]
-    tbs = _seq(
-        _tlv(0xA0, _int(2)),  # v3
-        _int(secrets.randbits(63) + 1),
-        algorithm,
-        issuer,
-        _seq(_time(now - dt.timedelta(hours=1)), _time(now + dt.timedelta(days=days))),
-        subject,
-        key.public_key().export_key(format="DER"),
-        _tlv(0xA3, _seq(*extensions)),
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SFT Foundry"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
     )
-    signature = DSS.new(issuer_key, "fips-186-3", encoding="der").sign(SHA256.new(tbs))
-    return _pem("CERTIFICATE", _seq(tbs, algorithm, _bits(signature)))
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _key_usage(*, sign_certs: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=sign_certs,
+        crl_sign=sign_certs,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, days: int
+) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
 
 
 def make_ca(common_name: str = "SFT Foundry local CA", days: int = 3650) -> CertificateAuthority:
-    key = ECC.generate(curve="P-256")
+    key = ec.generate_private_key(ec.SECP256R1())
     name = _name(common_name)
-    key_id = _key_id(key)
-    extensions = [
-        _extension(BASIC_CONSTRAINTS, _seq(_tlv(0x01, b"\xff")), critical=True),
-        _extension(
-            KEY_USAGE, _bits(b"\x86", unused=1), critical=True
-        ),  # digitalSignature, keyCertSign, cRLSign
-    ]
-    return CertificateAuthority(key, name, key_id, _sign(name, key, name, key, key_id, extensions, days))
+    cert = (
+        _builder(name, name, key, days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(sign_certs=True), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return CertificateAuthority(key, cert)
 
 
 def issue(
@@ -176,17 +115,32 @@ def issue(
     TLS (`server`), authenticating as a client under mutual TLS (`client`), or both."""
     if not (server or client):
         raise ValueError("a certificate must be for a server, a client or both")
-    key = ECC.generate(curve="P-256")
-    usages = [_oid(oid) for oid, wanted in ((SERVER_AUTH, server), (CLIENT_AUTH, client)) if wanted]
-    extensions = [
-        _extension(BASIC_CONSTRAINTS, _seq(), critical=True),
-        _extension(KEY_USAGE, _bits(b"\x80", unused=7), critical=True),  # digitalSignature
-        _extension(EXT_KEY_USAGE, _seq(*usages)),
+    key = ec.generate_private_key(ec.SECP256R1())
+    usages = [
+        oid
+        for oid, wanted in (
+            (ExtendedKeyUsageOID.SERVER_AUTH, server),
+            (ExtendedKeyUsageOID.CLIENT_AUTH, client),
+        )
+        if wanted
     ]
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        _builder(_name(common_name), ca.cert.subject, key, days)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(sign_certs=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+    )
     if hosts:
-        extensions.append(_extension(SUBJECT_ALT_NAME, _general_names(hosts)))
-    cert = _sign(_name(common_name), key, ca.name, ca.key, ca.key_id, extensions, days)
-    return Issued(cert, key.export_key(format="PEM").encode())
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
+        )
+    cert = builder.sign(ca.key, hashes.SHA256())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem)
 
 
 # --- files ------------------------------------------------------------------------------------------
