@@ -31,7 +31,7 @@ from foundry.ingestion.options import PiiMode, PiiType
 from foundry.ingestion.pii.detector import PiiDetector, PiiHit
 from foundry.ingestion.pii.placeholders import Placeholders
 from foundry.runtime import datasets
-from foundry.runtime.errors import CorruptionError, FieldViolation, InvalidArgumentError
+from foundry.runtime.errors import CorruptionError, FieldViolation, InvalidArgumentError, NotFoundError
 from foundry.runtime.examples import Example
 from foundry.runtime.manifest import DatasetManifest, utc_now_iso
 from foundry.runtime.objectstore import ObjectStore
@@ -174,6 +174,8 @@ def _all_versions(store: ObjectStore, log: ErasureLog) -> list[DatasetManifest]:
             version_id = child[len(prefix) : -1]
             try:
                 found.append(datasets.get_manifest(store, name, version_id))
+            except NotFoundError:
+                continue  # a deleted version's empty folder
             except (CorruptionError, InvalidArgumentError):
                 log.unreadable_versions.append(f"{name}@{version_id}")
     return found

@@ -26,7 +26,7 @@ from foundry.domain import modelversions
 from foundry.domain.retention.lineage import Dependent, dataset_dependents, model_dependents
 from foundry.domain.retention.tombstones import DATASET, MODEL, Tombstone, bounded, write_tombstone
 from foundry.runtime import datasets
-from foundry.runtime.errors import CorruptionError, FailedPreconditionError, FieldViolation
+from foundry.runtime.errors import CorruptionError, FailedPreconditionError, FieldViolation, NotFoundError
 from foundry.runtime.manifest import (
     VersionRef,
     manifest_key,
@@ -75,7 +75,7 @@ def delete_dataset_version(
     dependents = [d for d in dataset_dependents(store, ref) if (d.name, d.version_id) != (name, version_id)]
     refuse_if_depended_on(f"dataset version {ref}", dependents, force)
     kept = _shards_named_elsewhere(store, name, version_id)
-    doomed = {s.key: s.size_bytes for s in shards if s.key not in kept}
+    doomed = {} if kept is None else {s.key: s.size_bytes for s in shards if s.key not in kept}
     tombstone = write_tombstone(
         store,
         Tombstone(
@@ -96,8 +96,9 @@ def delete_dataset_version(
     return DeletionOutcome(tombstone, dependents)
 
 
-def _shards_named_elsewhere(store: ObjectStore, name: str, version_id: str) -> set[str]:
-    """The shard keys that the other versions of dataset `name` name."""
+def _shards_named_elsewhere(store: ObjectStore, name: str, version_id: str) -> set[str] | None:
+    """The shard keys that the other versions of dataset `name` name; None when one of them
+    cannot be read."""
     prefix = f"datasets/{name}/versions/"
     named: set[str] = set()
     for child in store.list_prefixes(prefix):
@@ -106,8 +107,10 @@ def _shards_named_elsewhere(store: ObjectStore, name: str, version_id: str) -> s
             continue
         try:
             named.update(s.key for s in datasets.get_manifest(store, name, other).shards)
+        except NotFoundError:
+            continue  # a deleted version's empty folder
         except CorruptionError:
-            continue
+            return None  # what it names cannot be told: keep every shard (gc skips this dataset too)
     return named
 
 
