@@ -182,9 +182,6 @@ def stop_workers(settings: Settings) -> None:
     for pid_file in (settings.home_dir / "training" / "executor").glob("*.json"):
         with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
             os.killpg(int(json.loads(pid_file.read_text())["pid"]), signal.SIGKILL)
-            # a killed worker leaves no model version visible, not even a rejected one
-            listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
-            assert list(listed.model_versions) == []
 
 
 def violations(err: grpc.aio.AioRpcError) -> list[str]:
