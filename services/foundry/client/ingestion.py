@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from foundry.api.common.v1 import dataset_pb2, refs_pb2
+from foundry.api.common.v1 import dataset_pb2, refs_pb2, retention_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.client.calls import ServiceClient
@@ -92,3 +92,34 @@ class IngestionClient(ServiceClient):
 
     def preview(self, request: pb.PreviewRequest, *, timeout_s: float | None = None) -> pb.PreviewResponse:
         return self._unary(self._stub.Preview, request, timeout_s=timeout_s, long=True)
+
+    def delete_dataset_version(
+        self, request: pb.DeleteDatasetVersionRequest, *, timeout_s: float | None = None
+    ) -> pb.DeleteDatasetVersionResponse:
+        """Delete one version (FAILED_PRECONDITION naming its dependents unless `force`). Not
+        retried: a repeated deletion answers NOT_FOUND."""
+        return self._unary(
+            self._stub.DeleteDatasetVersion, request, timeout_s=timeout_s, retry=False, long=True
+        )
+
+    def delete_version(
+        self, name: str, version_id: str, *, force: bool = False, reason: str = ""
+    ) -> retention_pb2.Tombstone:
+        """Delete `name@version_id`; the tombstone left in its place."""
+        ref = refs_pb2.DatasetRef(name=name, version_id=version_id)
+        request = pb.DeleteDatasetVersionRequest(dataset=ref, force=force, reason=reason)
+        return self.delete_dataset_version(request).tombstone
+
+    def erase_subject(
+        self, request: pb.EraseSubjectRequest, *, timeout_s: float | None = None
+    ) -> pb.EraseSubjectResponse:
+        """Erase a subject's examples from every dataset version (work that grows with the data)."""
+        return self._unary(self._stub.EraseSubject, request, timeout_s=timeout_s, retry=False, long=True)
+
+    def collect_garbage(
+        self, request: pb.CollectGarbageRequest, *, timeout_s: float | None = None
+    ) -> pb.CollectGarbageResponse:
+        """Find (with `apply`, delete) orphan objects."""
+        return self._unary(
+            self._stub.CollectGarbage, request, timeout_s=timeout_s, retry=not request.apply, long=True
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from foundry.api.common.v1 import job_pb2, model_pb2, refs_pb2, training_spec_pb2
+from foundry.api.common.v1 import job_pb2, model_pb2, refs_pb2, retention_pb2, training_spec_pb2
 from foundry.api.training.v1 import base_model_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
@@ -110,6 +110,22 @@ class TrainingClient(ServiceClient):
             out.extend(page.model_versions)
             if not (token := page.next_page_token):
                 return out
+
+    def delete_model_version(
+        self, request: pb.DeleteModelVersionRequest, *, timeout_s: float | None = None
+    ) -> pb.DeleteModelVersionResponse:
+        """Delete one model version (FAILED_PRECONDITION naming its dependents unless `force`)."""
+        return self._unary(
+            self._stub.DeleteModelVersion, request, timeout_s=timeout_s, retry=False, long=True
+        )
+
+    def delete_model(
+        self, name: str, version_id: str, *, force: bool = False, reason: str = ""
+    ) -> retention_pb2.Tombstone:
+        """Delete model version `name@version_id`; the tombstone left in its place."""
+        ref = refs_pb2.ModelRef(name=name, version_id=version_id)
+        request = pb.DeleteModelVersionRequest(model=ref, force=force, reason=reason)
+        return self.delete_model_version(request).tombstone
 
     # --- base models --------------------------------------------------------------------------------
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from google.protobuf import json_format
 
-from foundry.api.common.v1 import dataset_pb2
+from foundry.api.common.v1 import dataset_pb2, retention_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.domain.formats import SourceSpec
+from foundry.domain.retention.gc import GcReport
+from foundry.domain.retention.tombstones import Tombstone
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.ingestion.accounting import FileAccount
 from foundry.ingestion.core import IngestOutcome, IngestSpec, PreviewOutcome
-from foundry.ingestion.options import IngestRecipe
+from foundry.ingestion.erasure import ErasureLog
+from foundry.ingestion.options import IngestRecipe, PiiType
 from foundry.ingestion.upload import UploadFileSpec, UploadSession
 from foundry.runtime.convert import (
     example_from_pb,
@@ -158,3 +162,41 @@ def import_response(outcome: IngestOutcome) -> ingestion_service_pb2.ImportObjec
     return ingestion_service_pb2.ImportObjectResponse(
         dataset_version=manifest_to_pb(outcome.manifest), report=outcome_to_report(outcome)
     )
+
+
+def tombstone_to_pb(tombstone: Tombstone) -> retention_pb2.Tombstone:
+    return retention_pb2.Tombstone(**asdict(tombstone))
+
+
+def pii_type_from_pb(value: ingest_recipe_pb2.PiiType.ValueType) -> PiiType | None:
+    """The PiiType of a `foundry.ingestion.v1.PiiType` value (None for UNSPECIFIED)."""
+    if not value:
+        return None
+    try:
+        return PiiType[ingest_recipe_pb2.PiiType.Name(value).removeprefix("PII_TYPE_")]
+    except (KeyError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"unknown pii_type {value}", violations=[FieldViolation("pii_type", "unknown value")]
+        ) from exc
+
+
+def erasure_to_pb(log: ErasureLog) -> ingestion_service_pb2.EraseSubjectResponse:
+    return ingestion_service_pb2.EraseSubjectResponse(
+        erasure_id=log.erasure_id,
+        versions=[
+            ingestion_service_pb2.ErasedVersion(
+                old_version=v.old, new_version=v.new, examples_removed=v.examples_removed
+            )
+            for v in log.versions
+        ],
+        examples_removed=log.examples_removed,
+        versions_scanned=log.versions_scanned,
+        unreadable_versions=log.unreadable_versions,
+        models_trained_on_erased=log.models_trained_on_erased,
+        dry_run=log.dry_run,
+        erased_at=log.erased_at,
+    )
+
+
+def gc_to_pb(report: GcReport) -> ingestion_service_pb2.CollectGarbageResponse:
+    return ingestion_service_pb2.CollectGarbageResponse(**asdict(report))

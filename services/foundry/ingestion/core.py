@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from foundry.domain.formats import SourceSpec
+from foundry.domain.retention import deletion, gc
+from foundry.domain.retention.tombstones import DATASET, Tombstone, get_tombstone
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.domain.tokencount import TokenCounter, load_token_counter
+from foundry.ingestion import erasure
 from foundry.ingestion.accounting import FileAccount
-from foundry.ingestion.options import IngestRecipe
+from foundry.ingestion.options import IngestRecipe, PiiType
 from foundry.ingestion.pipeline import IngestPipeline, PipelineResult, SourceFile
 from foundry.ingestion.settings import IngestionSettings
 from foundry.ingestion.upload import UploadFileSpec, UploadSession
@@ -247,3 +250,46 @@ class IngestionCore:
             position += len(batch)
             if limit and sent >= limit:
                 return
+
+    def deleted_parents(self, manifest: DatasetManifest) -> list[Tombstone]:
+        """The tombstones of the parents of `manifest` that have been deleted."""
+        found = (get_tombstone(self.store, DATASET, p.name, p.version_id) for p in manifest.parents)
+        return [t for t in found if t is not None]
+
+    # --- deletion and retention --------------------------------------------------------------------
+
+    def delete_version(
+        self, name: str, version_id: str, *, force: bool, deleted_by: str, reason: str
+    ) -> Tombstone:
+        """Delete `name@version_id` (see `foundry.domain.retention.deletion`)."""
+        if not version_id:
+            raise InvalidArgumentError(
+                "name the version to delete",
+                violations=[FieldViolation("dataset.version_id", "required")],
+            )
+        return deletion.delete_dataset_version(
+            self.store, name, version_id, force=force, deleted_by=deleted_by, reason=reason
+        ).tombstone
+
+    def erase_subject(
+        self,
+        pii_type: PiiType | None,
+        value: str,
+        pseudonym: str,
+        *,
+        requested_by: str,
+        reason: str,
+        dry_run: bool,
+    ) -> erasure.ErasureLog:
+        """Erase the subject's examples from every dataset version (see `foundry.ingestion.erasure`)."""
+        secret = self.settings.pii_secret.get_secret_value().encode()
+        subject = erasure.subject_from(secret, pii_type, value, pseudonym)
+        return erasure.erase_subject(
+            self.store, subject, requested_by=requested_by, reason=reason, dry_run=dry_run
+        )
+
+    def collect_garbage(self, *, apply: bool, grace_s: float | None) -> gc.GcReport:
+        """Orphan shards and model files (see `foundry.domain.retention.gc`)."""
+        return gc.collect_garbage(
+            self.store, grace_s=gc.DEFAULT_GRACE_S if grace_s is None else grace_s, apply=apply
+        )

@@ -60,7 +60,11 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
 
     async def GetDataset(self, request: pb.GetDatasetRequest, context: Context) -> pb.GetDatasetResponse:
         manifest = await asyncio.to_thread(self.core.get, request.dataset.name, request.dataset.version_id)
-        return pb.GetDatasetResponse(dataset_version=manifest_to_pb(manifest))
+        deleted = await asyncio.to_thread(self.core.deleted_parents, manifest)
+        return pb.GetDatasetResponse(
+            dataset_version=manifest_to_pb(manifest),
+            deleted_parents=[convert.tombstone_to_pb(t) for t in deleted],
+        )
 
     async def ListDatasets(
         self, request: pb.ListDatasetsRequest, context: Context
@@ -99,3 +103,37 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         spec = convert.preview_spec_from_pb(request)
         outcome = await asyncio.to_thread(self.core.preview, spec, sample, request.limit or 20)
         return convert.preview_to_pb(outcome, request.source.format)
+
+    async def DeleteDatasetVersion(
+        self, request: pb.DeleteDatasetVersionRequest, context: Context
+    ) -> pb.DeleteDatasetVersionResponse:
+        tombstone = await asyncio.to_thread(
+            self.core.delete_version,
+            request.dataset.name,
+            request.dataset.version_id,
+            force=request.force,
+            deleted_by=context.peer(),
+            reason=request.reason,
+        )
+        return pb.DeleteDatasetVersionResponse(tombstone=convert.tombstone_to_pb(tombstone))
+
+    async def EraseSubject(
+        self, request: pb.EraseSubjectRequest, context: Context
+    ) -> pb.EraseSubjectResponse:
+        log = await asyncio.to_thread(
+            self.core.erase_subject,
+            convert.pii_type_from_pb(request.pii_type),
+            request.value,
+            request.pseudonym,
+            requested_by=context.peer(),
+            reason=request.reason,
+            dry_run=request.dry_run,
+        )
+        return convert.erasure_to_pb(log)
+
+    async def CollectGarbage(
+        self, request: pb.CollectGarbageRequest, context: Context
+    ) -> pb.CollectGarbageResponse:
+        grace_s = request.grace_s if request.HasField("grace_s") else None
+        report = await asyncio.to_thread(self.core.collect_garbage, apply=request.apply, grace_s=grace_s)
+        return convert.gc_to_pb(report)

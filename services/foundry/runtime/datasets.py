@@ -211,8 +211,17 @@ def list_versions(store: ObjectStore, name: str) -> list[DatasetManifest]:
     """The verified manifests of every version of `name`, newest first (empty if none)."""
     prefix = versions_prefix(name)
     version_ids = [p[len(prefix) : -1] for p in store.list_prefixes(prefix)]
-    manifests = [get_manifest(store, name, version_id) for version_id in version_ids]
+    manifests = [m for version_id in version_ids if (m := _visible(store, name, version_id)) is not None]
     return sorted(manifests, key=lambda m: (m.created_at, m.version_id), reverse=True)
+
+
+def _visible(store: ObjectStore, name: str, version_id: str) -> DatasetManifest | None:
+    """The manifest of a listed version, or None when it has none: a deleted version's folder
+    may still be listed by the store (S3 servers backed by a file system keep empty folders)."""
+    try:
+        return get_manifest(store, name, version_id)
+    except NotFoundError:
+        return None
 
 
 def resolve_version(store: ObjectStore, name: str, version_id: str = "") -> DatasetManifest:

@@ -50,6 +50,9 @@ _BY_SERVICE: dict[str, dict[str, Role]] = {
         "ListDatasets": R,
         "ReadExamples": R,
         "Preview": R,  # runs the parser on a sample; stores nothing
+        "DeleteDatasetVersion": A,
+        "EraseSubject": A,
+        "CollectGarbage": A,
     },
     "foundry.augmentation.v1.AugmentationService": {
         "Augment": W,
@@ -81,6 +84,7 @@ _BY_SERVICE: dict[str, dict[str, Role]] = {
         "ListModels": R,
         "ImportBaseModel": A,  # a base model every job may train from
         "ListBaseModels": R,
+        "DeleteModelVersion": A,
     },
     "foundry.inference.v1.InferenceService": {
         "LoadModel": W,
@@ -106,12 +110,6 @@ REQUIRED_ROLE: Mapping[str, Role] = MappingProxyType(
         for service, methods in _BY_SERVICE.items()
         for method, role in methods.items()
     }
-)
-
-#: RPCs that other work of issue 15 adds (deletion and retention): admin wherever they land, as is
-#: any RPC missing from the table. Move each into `_BY_SERVICE` once it is in the protos.
-PLANNED_ADMIN_METHODS = frozenset(
-    {"DeleteDatasetVersion", "DeleteModelVersion", "EraseSubject", "CollectGarbage"}
 )
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from foundry.domain import base_models, modelversions
 from foundry.domain.modelversions import ModelVersion
+from foundry.domain.retention import deletion
+from foundry.domain.retention.tombstones import Tombstone
 from foundry.runtime import datasets
 from foundry.runtime.errors import (
     AlreadyExistsError,
@@ -289,6 +291,18 @@ class TrainingCore:
         except ValueError as exc:
             raise InvalidArgumentError(str(exc), violations=[FieldViolation("name", str(exc))]) from exc
         return [v for v in versions if task is None or v.task == task.value]
+
+    def delete_model(
+        self, name: str, version_id: str, *, force: bool, deleted_by: str, reason: str
+    ) -> Tombstone:
+        """Delete `name@version_id` (see `foundry.domain.retention.deletion`)."""
+        if not version_id:
+            raise InvalidArgumentError(
+                "name the version to delete", violations=[FieldViolation("model.version_id", "required")]
+            )
+        return deletion.delete_model_version(
+            self.store, name, version_id, force=force, deleted_by=deleted_by, reason=reason
+        ).tombstone
 
     def get_model(self, name: str, version_id: str = "") -> ModelVersion:
         """`name@version_id`; the latest promoted version when `version_id` is empty."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 import grpc
 
+from foundry.api.common.v1 import retention_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.runtime import paging
@@ -93,3 +95,16 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         return pb.ListBaseModelsResponse(
             base_models=[convert.base_model_to_pb(m) for m in page], next_page_token=token
         )
+
+    async def DeleteModelVersion(
+        self, request: pb.DeleteModelVersionRequest, context: Context
+    ) -> pb.DeleteModelVersionResponse:
+        tombstone = await asyncio.to_thread(
+            self.core.delete_model,
+            request.model.name,
+            request.model.version_id,
+            force=request.force,
+            deleted_by=context.peer(),
+            reason=request.reason,
+        )
+        return pb.DeleteModelVersionResponse(tombstone=retention_pb2.Tombstone(**asdict(tombstone)))

@@ -27,7 +27,10 @@ from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.cli import console as cli_console
 from foundry.cli.main import app
 from foundry.domain.base_models import BASE_MODELS_PREFIX
+from foundry.domain.retention.deletion import delete_dataset_version
+from foundry.domain.retention.gc import collect_garbage
 from foundry.runtime.datasets import write_dataset_version
+from foundry.runtime.errors import FoundryError
 from foundry.runtime.examples import Example, Split, Task
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
@@ -437,6 +440,21 @@ async def test_a_tiny_job_runs_through_the_local_executor_to_a_model_version(
             assert model.parity.fp32.max_abs_logit_diff <= 1e-4
             listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
             assert [m.version_id for m in listed.model_versions] == [model.version_id]
+            # deleting it: the dataset version it was trained on is now depended on, the model
+            # version goes with every artifact, and a tombstone is left
+            store = ObjectStore.from_settings(local)
+            with pytest.raises(FoundryError) as depended:
+                delete_dataset_version(
+                    store, dataset.name, dataset.version_id, force=False, deleted_by="t", reason=""
+                )
+            assert f"model_version ner-small@{model.version_id}" in str(depended.value)
+            ref = refs_pb2.ModelRef(name="ner-small", version_id=model.version_id)
+            deleted = await stub.DeleteModelVersion(pb.DeleteModelVersionRequest(model=ref, reason="t"))
+            assert deleted.tombstone.objects_deleted == len(model.artifacts) + 1
+            assert store.keys(f"models/ner-small/{model.version_id}/") == []
+            assert store.exists(f"tombstones/models/ner-small/{model.version_id}.json")
+            listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
+            assert list(listed.model_versions) == []
             pid_file = local.home_dir / "training" / "executor" / f"{job.job_id}.json"
             for _ in range(100):  # the executor reaps the worker once it has exited
                 if not pid_file.exists():
@@ -506,6 +524,9 @@ async def test_a_killed_worker_is_started_again_and_the_job_finishes(
                     break
             pid_file = local.home_dir / "training" / "executor" / f"{job.job_id}.json"
             os.killpg(int(json.loads(pid_file.read_text())["pid"]), signal.SIGKILL)
+            # a killed worker leaves no model version visible, not even a rejected one
+            listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
+            assert list(listed.model_versions) == []
             rest = [
                 r.event
                 async for r in stub.WatchJob(
@@ -517,6 +538,10 @@ async def test_a_killed_worker_is_started_again_and_the_job_finishes(
             assert done.attempts == 2
             assert [e.seq for e in rest] == list(range(seen + 1, seen + 1 + len(rest)))
             assert any("again" in e.message for e in rest)
+            listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
+            assert len(listed.model_versions) == 1  # the second attempt's, once
+            store = ObjectStore.from_settings(local)
+            assert collect_garbage(store, grace_s=0).orphan_objects == 0  # nothing half-published
     finally:
         await server.drain(0)
         stop_workers(local)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from foundry.api.common.v1 import dataset_pb2 as _dataset_pb2
 from foundry.api.common.v1 import example_pb2 as _example_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
+from foundry.api.common.v1 import retention_pb2 as _retention_pb2
 from foundry.api.common.v1 import task_pb2 as _task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as _ingest_recipe_pb2
 from google.protobuf import descriptor as _descriptor
@@ -461,18 +462,24 @@ class GetDatasetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    DELETED_PARENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def dataset_version(self) -> _dataset_pb2.DatasetVersion:
         """The manifest, complete."""
+
+    @_builtins.property
+    def deleted_parents(self) -> _containers.RepeatedCompositeFieldContainer[_retention_pb2.Tombstone]:
+        """The tombstones of the parents that have been deleted (the lineage still names them)."""
 
     def __init__(
         self,
         *,
         dataset_version: _dataset_pb2.DatasetVersion | None = ...,
+        deleted_parents: _abc.Iterable[_retention_pb2.Tombstone] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "deleted_parents", b"deleted_parents"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -727,3 +734,267 @@ class PreviewResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PreviewResponse: _TypeAlias = PreviewResponse  # noqa: Y015
+
+@_typing.final
+class DeleteDatasetVersionRequest(_message.Message):
+    """Deletes one dataset version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATASET_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    force: _builtins.bool
+    """Delete even though other versions, models or projects depend on it."""
+    reason: _builtins.str
+    """Why (kept in the tombstone, at most 512 characters)."""
+    @_builtins.property
+    def dataset(self) -> _refs_pb2.DatasetRef:
+        """The version; version_id is required."""
+
+    def __init__(
+        self,
+        *,
+        dataset: _refs_pb2.DatasetRef | None = ...,
+        force: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "force", b"force", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDatasetVersionRequest: _TypeAlias = DeleteDatasetVersionRequest  # noqa: Y015
+
+@_typing.final
+class DeleteDatasetVersionResponse(_message.Message):
+    """What was deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOMBSTONE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tombstone(self) -> _retention_pb2.Tombstone:
+        """The tombstone left in its place."""
+
+    def __init__(
+        self,
+        *,
+        tombstone: _retention_pb2.Tombstone | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tombstone", b"tombstone"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tombstone", b"tombstone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDatasetVersionResponse: _TypeAlias = DeleteDatasetVersionResponse  # noqa: Y015
+
+@_typing.final
+class EraseSubjectRequest(_message.Message):
+    """Names a data subject to erase: by `pseudonym` (as the PII step wrote it, "<EMAIL_3f2a9c1d>"),
+    or by the raw `value` and its `pii_type` (the server computes the pseudonym with its secret).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PII_TYPE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    pii_type: _ingest_recipe_pb2.PiiType.ValueType
+    """The type of `value`; required with it."""
+    value: _builtins.str
+    """The raw value (never stored nor logged)."""
+    pseudonym: _builtins.str
+    """The pseudonym."""
+    reason: _builtins.str
+    """Why (kept in the erase log, at most 512 characters)."""
+    dry_run: _builtins.bool
+    """Only report what would be erased."""
+    def __init__(
+        self,
+        *,
+        pii_type: _ingest_recipe_pb2.PiiType.ValueType = ...,
+        value: _builtins.str = ...,
+        pseudonym: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "pii_type", b"pii_type", "pseudonym", b"pseudonym", "reason", b"reason", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseSubjectRequest: _TypeAlias = EraseSubjectRequest  # noqa: Y015
+
+@_typing.final
+class ErasedVersion(_message.Message):
+    """One version an erasure replaced."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_VERSION_FIELD_NUMBER: _builtins.int
+    NEW_VERSION_FIELD_NUMBER: _builtins.int
+    EXAMPLES_REMOVED_FIELD_NUMBER: _builtins.int
+    old_version: _builtins.str
+    """The old version, "name@id" (deleted)."""
+    new_version: _builtins.str
+    """The version written without the subject's examples, "name@id"; empty when none was left."""
+    examples_removed: _builtins.int
+    """Examples removed."""
+    def __init__(
+        self,
+        *,
+        old_version: _builtins.str = ...,
+        new_version: _builtins.str = ...,
+        examples_removed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples_removed", b"examples_removed", "new_version", b"new_version", "old_version", b"old_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ErasedVersion: _TypeAlias = ErasedVersion  # noqa: Y015
+
+@_typing.final
+class EraseSubjectResponse(_message.Message):
+    """The erase log entry (stored at erasures/<erasure_id>.json unless dry_run)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    EXAMPLES_REMOVED_FIELD_NUMBER: _builtins.int
+    VERSIONS_SCANNED_FIELD_NUMBER: _builtins.int
+    UNREADABLE_VERSIONS_FIELD_NUMBER: _builtins.int
+    MODELS_TRAINED_ON_ERASED_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    ERASED_AT_FIELD_NUMBER: _builtins.int
+    erasure_id: _builtins.str
+    """The erasure's id."""
+    examples_removed: _builtins.int
+    """Examples removed in all."""
+    versions_scanned: _builtins.int
+    """Versions scanned."""
+    dry_run: _builtins.bool
+    """Whether this was a dry run."""
+    erased_at: _builtins.str
+    """When, ISO-8601 UTC."""
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ErasedVersion]:
+        """The versions replaced."""
+
+    @_builtins.property
+    def unreadable_versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Versions that could not be read (corrupt): not scanned."""
+
+    @_builtins.property
+    def models_trained_on_erased(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Model versions trained on an erased version ("name@id"): not deleted; retrain them."""
+
+    def __init__(
+        self,
+        *,
+        erasure_id: _builtins.str = ...,
+        versions: _abc.Iterable[Global___ErasedVersion] | None = ...,
+        examples_removed: _builtins.int = ...,
+        versions_scanned: _builtins.int = ...,
+        unreadable_versions: _abc.Iterable[_builtins.str] | None = ...,
+        models_trained_on_erased: _abc.Iterable[_builtins.str] | None = ...,
+        dry_run: _builtins.bool = ...,
+        erased_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "erased_at", b"erased_at", "erasure_id", b"erasure_id", "examples_removed", b"examples_removed", "models_trained_on_erased", b"models_trained_on_erased", "unreadable_versions", b"unreadable_versions", "versions", b"versions", "versions_scanned", b"versions_scanned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseSubjectResponse: _TypeAlias = EraseSubjectResponse  # noqa: Y015
+
+@_typing.final
+class CollectGarbageRequest(_message.Message):
+    """Garbage collection of orphan objects."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLY_FIELD_NUMBER: _builtins.int
+    GRACE_S_FIELD_NUMBER: _builtins.int
+    apply: _builtins.bool
+    """Delete the orphans; false only reports them."""
+    grace_s: _builtins.float
+    """Objects younger than this are never orphans (writes in flight). Default 3600."""
+    def __init__(
+        self,
+        *,
+        apply: _builtins.bool = ...,
+        grace_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s", "grace_s", b"grace_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s", "apply", b"apply", "grace_s", b"grace_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__grace_s: _TypeAlias = _typing.Literal["grace_s"]  # noqa: Y015
+    _WhichOneofArgType__grace_s: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__grace_s) -> _WhichOneofReturnType__grace_s | None: ...
+
+Global___CollectGarbageRequest: _TypeAlias = CollectGarbageRequest  # noqa: Y015
+
+@_typing.final
+class CollectGarbageResponse(_message.Message):
+    """What garbage collection found (and deleted)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLIED_FIELD_NUMBER: _builtins.int
+    GRACE_S_FIELD_NUMBER: _builtins.int
+    ORPHAN_OBJECTS_FIELD_NUMBER: _builtins.int
+    ORPHAN_BYTES_FIELD_NUMBER: _builtins.int
+    DELETED_OBJECTS_FIELD_NUMBER: _builtins.int
+    DELETED_BYTES_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    SKIPPED_DATASETS_FIELD_NUMBER: _builtins.int
+    applied: _builtins.bool
+    """Whether orphans were deleted."""
+    grace_s: _builtins.float
+    """The grace period used."""
+    orphan_objects: _builtins.int
+    """Orphan objects found."""
+    orphan_bytes: _builtins.int
+    """Their bytes."""
+    deleted_objects: _builtins.int
+    """Objects deleted."""
+    deleted_bytes: _builtins.int
+    """Bytes deleted."""
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The first orphan keys (at most 100)."""
+
+    @_builtins.property
+    def skipped_datasets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Datasets skipped because one of their manifests cannot be read."""
+
+    def __init__(
+        self,
+        *,
+        applied: _builtins.bool = ...,
+        grace_s: _builtins.float = ...,
+        orphan_objects: _builtins.int = ...,
+        orphan_bytes: _builtins.int = ...,
+        deleted_objects: _builtins.int = ...,
+        deleted_bytes: _builtins.int = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+        skipped_datasets: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "deleted_bytes", b"deleted_bytes", "deleted_objects", b"deleted_objects", "grace_s", b"grace_s", "keys", b"keys", "orphan_bytes", b"orphan_bytes", "orphan_objects", b"orphan_objects", "skipped_datasets", b"skipped_datasets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CollectGarbageResponse: _TypeAlias = CollectGarbageResponse  # noqa: Y015

@@ -69,6 +69,21 @@ class IngestionServiceStub:
                 request_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewRequest.SerializeToString,
                 response_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewResponse.FromString,
                 _registered_method=True)
+        self.DeleteDatasetVersion = channel.unary_unary(
+                '/foundry.ingestion.v1.IngestionService/DeleteDatasetVersion',
+                request_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionRequest.SerializeToString,
+                response_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionResponse.FromString,
+                _registered_method=True)
+        self.EraseSubject = channel.unary_unary(
+                '/foundry.ingestion.v1.IngestionService/EraseSubject',
+                request_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectRequest.SerializeToString,
+                response_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectResponse.FromString,
+                _registered_method=True)
+        self.CollectGarbage = channel.unary_unary(
+                '/foundry.ingestion.v1.IngestionService/CollectGarbage',
+                request_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageRequest.SerializeToString,
+                response_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageResponse.FromString,
+                _registered_method=True)
 
 
 class IngestionServiceServicer:
@@ -127,6 +142,32 @@ class IngestionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteDatasetVersion(self, request, context):
+        """Deletes a dataset version: its manifest and the shards no other version names, leaving a
+        tombstone. FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed)
+        while other dataset versions, model versions or labeling projects depend on it, unless
+        `force`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseSubject(self, request, context):
+        """Erases a data subject: every version holding an example with their pseudonym (or raw value)
+        is replaced by a version without those examples and deleted; the erasure is logged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CollectGarbage(self, request, context):
+        """Finds (and with `apply`, deletes) orphan objects: shards and model files that no manifest
+        names, older than a grace period. Administrative.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +200,21 @@ def add_IngestionServiceServicer_to_server(servicer, server):
                     servicer.Preview,
                     request_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewRequest.FromString,
                     response_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewResponse.SerializeToString,
+            ),
+            'DeleteDatasetVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDatasetVersion,
+                    request_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionRequest.FromString,
+                    response_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionResponse.SerializeToString,
+            ),
+            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubject,
+                    request_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectRequest.FromString,
+                    response_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectResponse.SerializeToString,
+            ),
+            'CollectGarbage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectGarbage,
+                    request_deserializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageRequest.FromString,
+                    response_serializer=foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,6 +384,87 @@ class IngestionService:
             '/foundry.ingestion.v1.IngestionService/Preview',
             foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewRequest.SerializeToString,
             foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.PreviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDatasetVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foundry.ingestion.v1.IngestionService/DeleteDatasetVersion',
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionRequest.SerializeToString,
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.DeleteDatasetVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foundry.ingestion.v1.IngestionService/EraseSubject',
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectRequest.SerializeToString,
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.EraseSubjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectGarbage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foundry.ingestion.v1.IngestionService/CollectGarbage',
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageRequest.SerializeToString,
+            foundry_dot_api_dot_ingestion_dot_v1_dot_ingestion__service__pb2.CollectGarbageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,20 @@ class IngestionServiceStub:
     """Runs the parser and the recipe on a sample and returns the resulting examples and step
     reports; stores nothing. Helps to build a field mapping and a recipe.
     """
+    DeleteDatasetVersion: _grpc.UnaryUnaryMultiCallable[_ingestion_service_pb2.DeleteDatasetVersionRequest, _ingestion_service_pb2.DeleteDatasetVersionResponse]
+    """Deletes a dataset version: its manifest and the shards no other version names, leaving a
+    tombstone. FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed)
+    while other dataset versions, model versions or labeling projects depend on it, unless
+    `force`.
+    """
+    EraseSubject: _grpc.UnaryUnaryMultiCallable[_ingestion_service_pb2.EraseSubjectRequest, _ingestion_service_pb2.EraseSubjectResponse]
+    """Erases a data subject: every version holding an example with their pseudonym (or raw value)
+    is replaced by a version without those examples and deleted; the erasure is logged.
+    """
+    CollectGarbage: _grpc.UnaryUnaryMultiCallable[_ingestion_service_pb2.CollectGarbageRequest, _ingestion_service_pb2.CollectGarbageResponse]
+    """Finds (and with `apply`, deletes) orphan objects: shards and model files that no manifest
+    names, older than a grace period. Administrative.
+    """
 
 @_typing.type_check_only
 class IngestionServiceAsyncStub(IngestionServiceStub):
@@ -88,6 +102,20 @@ class IngestionServiceAsyncStub(IngestionServiceStub):
     Preview: _aio.UnaryUnaryMultiCallable[_ingestion_service_pb2.PreviewRequest, _ingestion_service_pb2.PreviewResponse]  # type: ignore[assignment]
     """Runs the parser and the recipe on a sample and returns the resulting examples and step
     reports; stores nothing. Helps to build a field mapping and a recipe.
+    """
+    DeleteDatasetVersion: _aio.UnaryUnaryMultiCallable[_ingestion_service_pb2.DeleteDatasetVersionRequest, _ingestion_service_pb2.DeleteDatasetVersionResponse]  # type: ignore[assignment]
+    """Deletes a dataset version: its manifest and the shards no other version names, leaving a
+    tombstone. FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed)
+    while other dataset versions, model versions or labeling projects depend on it, unless
+    `force`.
+    """
+    EraseSubject: _aio.UnaryUnaryMultiCallable[_ingestion_service_pb2.EraseSubjectRequest, _ingestion_service_pb2.EraseSubjectResponse]  # type: ignore[assignment]
+    """Erases a data subject: every version holding an example with their pseudonym (or raw value)
+    is replaced by a version without those examples and deleted; the erasure is logged.
+    """
+    CollectGarbage: _aio.UnaryUnaryMultiCallable[_ingestion_service_pb2.CollectGarbageRequest, _ingestion_service_pb2.CollectGarbageResponse]  # type: ignore[assignment]
+    """Finds (and with `apply`, deletes) orphan objects: shards and model files that no manifest
+    names, older than a grace period. Administrative.
     """
 
 class IngestionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +180,38 @@ class IngestionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingestion_service_pb2.PreviewResponse, _abc.Awaitable[_ingestion_service_pb2.PreviewResponse]]:
         """Runs the parser and the recipe on a sample and returns the resulting examples and step
         reports; stores nothing. Helps to build a field mapping and a recipe.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteDatasetVersion(
+        self,
+        request: _ingestion_service_pb2.DeleteDatasetVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingestion_service_pb2.DeleteDatasetVersionResponse, _abc.Awaitable[_ingestion_service_pb2.DeleteDatasetVersionResponse]]:
+        """Deletes a dataset version: its manifest and the shards no other version names, leaving a
+        tombstone. FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed)
+        while other dataset versions, model versions or labeling projects depend on it, unless
+        `force`.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseSubject(
+        self,
+        request: _ingestion_service_pb2.EraseSubjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingestion_service_pb2.EraseSubjectResponse, _abc.Awaitable[_ingestion_service_pb2.EraseSubjectResponse]]:
+        """Erases a data subject: every version holding an example with their pseudonym (or raw value)
+        is replaced by a version without those examples and deleted; the erasure is logged.
+        """
+
+    @_abc_1.abstractmethod
+    def CollectGarbage(
+        self,
+        request: _ingestion_service_pb2.CollectGarbageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingestion_service_pb2.CollectGarbageResponse, _abc.Awaitable[_ingestion_service_pb2.CollectGarbageResponse]]:
+        """Finds (and with `apply`, deletes) orphan objects: shards and model files that no manifest
+        names, older than a grace period. Administrative.
         """
 
 def add_IngestionServiceServicer_to_server(servicer: IngestionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,6 +9,7 @@ from collections import abc as _abc
 from foundry.api.common.v1 import job_pb2 as _job_pb2_1
 from foundry.api.common.v1 import model_pb2 as _model_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
+from foundry.api.common.v1 import retention_pb2 as _retention_pb2
 from foundry.api.common.v1 import task_pb2 as _task_pb2
 from foundry.api.common.v1 import training_spec_pb2 as _training_spec_pb2
 from foundry.api.training.v1 import base_model_pb2 as _base_model_pb2
@@ -639,3 +640,59 @@ class ListBaseModelsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListBaseModelsResponse: _TypeAlias = ListBaseModelsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteModelVersionRequest(_message.Message):
+    """Deletes one model version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    force: _builtins.bool
+    """Delete even though other model versions were trained from it."""
+    reason: _builtins.str
+    """Why (kept in the tombstone, at most 512 characters)."""
+    @_builtins.property
+    def model(self) -> _refs_pb2.ModelRef:
+        """The version; version_id is required."""
+
+    def __init__(
+        self,
+        *,
+        model: _refs_pb2.ModelRef | None = ...,
+        force: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "model", b"model", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteModelVersionRequest: _TypeAlias = DeleteModelVersionRequest  # noqa: Y015
+
+@_typing.final
+class DeleteModelVersionResponse(_message.Message):
+    """What was deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOMBSTONE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tombstone(self) -> _retention_pb2.Tombstone:
+        """The tombstone left in its place."""
+
+    def __init__(
+        self,
+        *,
+        tombstone: _retention_pb2.Tombstone | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tombstone", b"tombstone"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tombstone", b"tombstone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteModelVersionResponse: _TypeAlias = DeleteModelVersionResponse  # noqa: Y015

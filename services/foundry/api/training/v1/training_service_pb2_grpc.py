@@ -85,6 +85,11 @@ class TrainingServiceStub:
                 request_serializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.SerializeToString,
                 response_deserializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.FromString,
                 _registered_method=True)
+        self.DeleteModelVersion = channel.unary_unary(
+                '/foundry.training.v1.TrainingService/DeleteModelVersion',
+                request_serializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionRequest.SerializeToString,
+                response_deserializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
@@ -161,6 +166,15 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteModelVersion(self, request, context):
+        """Deletes a model version (every object under its prefix), leaving a tombstone.
+        FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed) while model
+        versions trained from it exist, unless `force`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -208,6 +222,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.ListBaseModels,
                     request_deserializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.FromString,
                     response_serializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.SerializeToString,
+            ),
+            'DeleteModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelVersion,
+                    request_deserializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionRequest.FromString,
+                    response_serializer=foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -459,6 +478,33 @@ class TrainingService:
             '/foundry.training.v1.TrainingService/ListBaseModels',
             foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.SerializeToString,
             foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foundry.training.v1.TrainingService/DeleteModelVersion',
+            foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionRequest.SerializeToString,
+            foundry_dot_api_dot_training_dot_v1_dot_training__service__pb2.DeleteModelVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,11 @@ class TrainingServiceStub:
     """
     ListBaseModels: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.ListBaseModelsRequest, _training_service_pb2.ListBaseModelsResponse]
     """Lists imported base models, paged."""
+    DeleteModelVersion: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.DeleteModelVersionRequest, _training_service_pb2.DeleteModelVersionResponse]
+    """Deletes a model version (every object under its prefix), leaving a tombstone.
+    FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed) while model
+    versions trained from it exist, unless `force`.
+    """
 
 @_typing.type_check_only
 class TrainingServiceAsyncStub(TrainingServiceStub):
@@ -97,6 +102,11 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     """
     ListBaseModels: _aio.UnaryUnaryMultiCallable[_training_service_pb2.ListBaseModelsRequest, _training_service_pb2.ListBaseModelsResponse]  # type: ignore[assignment]
     """Lists imported base models, paged."""
+    DeleteModelVersion: _aio.UnaryUnaryMultiCallable[_training_service_pb2.DeleteModelVersionRequest, _training_service_pb2.DeleteModelVersionResponse]  # type: ignore[assignment]
+    """Deletes a model version (every object under its prefix), leaving a tombstone.
+    FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed) while model
+    versions trained from it exist, unless `force`.
+    """
 
 class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs training jobs and keeps model versions and base models.
@@ -182,5 +192,16 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_training_service_pb2.ListBaseModelsResponse, _abc.Awaitable[_training_service_pb2.ListBaseModelsResponse]]:
         """Lists imported base models, paged."""
+
+    @_abc_1.abstractmethod
+    def DeleteModelVersion(
+        self,
+        request: _training_service_pb2.DeleteModelVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_service_pb2.DeleteModelVersionResponse, _abc.Awaitable[_training_service_pb2.DeleteModelVersionResponse]]:
+        """Deletes a model version (every object under its prefix), leaving a tombstone.
+        FAILED_PRECONDITION (reason VERSION_HAS_DEPENDENTS, the dependents listed) while model
+        versions trained from it exist, unless `force`.
+        """
 
 def add_TrainingServiceServicer_to_server(servicer: TrainingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
