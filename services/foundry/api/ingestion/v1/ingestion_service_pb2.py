@@ -24,56 +24,57 @@ _sym_db = _symbol_database.Default()
 
 from foundry.api.common.v1 import dataset_pb2 as foundry_dot_api_dot_common_dot_v1_dot_dataset__pb2
 from foundry.api.common.v1 import example_pb2 as foundry_dot_api_dot_common_dot_v1_dot_example__pb2
+from foundry.api.common.v1 import listing_pb2 as foundry_dot_api_dot_common_dot_v1_dot_listing__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import task_pb2 as foundry_dot_api_dot_common_dot_v1_dot_task__pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as foundry_dot_api_dot_ingestion_dot_v1_dot_ingest__recipe__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0foundry/api/ingestion/v1/ingestion_service.proto\x12\x14\x66oundry.ingestion.v1\x1a#foundry/api/common/v1/dataset.proto\x1a#foundry/api/common/v1/example.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a,foundry/api/ingestion/v1/ingest_recipe.proto\"\x86\x02\n\x0cUploadHeader\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x03 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12/\n\x05\x66iles\x18\x07 \x03(\x0b\x32 .foundry.ingestion.v1.UploadFile\"l\n\nUploadFile\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\'\n\x05split\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\" \n\x0fUploadFileStart\x12\r\n\x05index\x18\x01 \x01(\x05\"\x86\x02\n\rUploadRequest\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".foundry.ingestion.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x33\n\x08\x65xamples\x18\x03 \x01(\x0b\x32\x1f.foundry.common.v1.ExampleBatchH\x00\x12;\n\nfile_start\x18\x04 \x01(\x0b\x32%.foundry.ingestion.v1.UploadFileStartH\x00\x12\x34\n\x06\x63ommit\x18\x05 \x01(\x0b\x32\".foundry.ingestion.v1.UploadCommitH\x00\x42\x06\n\x04part\"\x0e\n\x0cUploadCommit\"\xdf\x01\n\x0cIngestReport\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x02 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x12\n\nbytes_read\x18\x04 \x01(\x03\x12\x13\n\x0bwall_time_s\x18\x05 \x01(\x01\x12\x32\n\x05\x66iles\x18\x06 \x03(\x0b\x32#.foundry.common.v1.SourceFileReport\"\x80\x01\n\x0eUploadResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"-\n\x0eObjectLocation\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\xfe\x01\n\x13ImportObjectRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x34\n\x06object\x18\x03 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocation\x12\x30\n\x06source\x18\x04 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\"\x86\x01\n\x14ImportObjectResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"C\n\x11GetDatasetRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\"P\n\x12GetDatasetResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\"\xa2\x01\n\x13ListDatasetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12/\n\x04view\x18\x03 \x01(\x0e\x32!.foundry.ingestion.v1.DatasetView\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"l\n\x14ListDatasetsResponse\x12;\n\x10\x64\x61taset_versions\x18\x01 \x03(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa2\x01\n\x13ReadExamplesRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x06splits\x18\x02 \x03(\x0e\x32\x18.foundry.common.v1.Split\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x03\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"h\n\x14ReadExamplesResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nversion_id\x18\x03 \x01(\t\"\xfe\x01\n\x0ePreviewRequest\x12%\n\x04task\x18\x01 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x02 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x32\n\x06recipe\x18\x03 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x12\x36\n\x06object\x18\x05 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocationH\x00\x12\r\n\x05limit\x18\x06 \x01(\x05\x42\x08\n\x06sample\"\xe7\x01\n\x0fPreviewResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.foundry.ingestion.v1.Format\x12\x15\n\rsource_fields\x18\x05 \x03(\t*Z\n\x0b\x44\x61tasetView\x12\x1c\n\x18\x44\x41TASET_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41TASET_VIEW_BASIC\x10\x01\x12\x15\n\x11\x44\x41TASET_VIEW_FULL\x10\x02\x32\xd9\x04\n\x10IngestionService\x12U\n\x06Upload\x12#.foundry.ingestion.v1.UploadRequest\x1a$.foundry.ingestion.v1.UploadResponse(\x01\x12\x65\n\x0cImportObject\x12).foundry.ingestion.v1.ImportObjectRequest\x1a*.foundry.ingestion.v1.ImportObjectResponse\x12_\n\nGetDataset\x12\'.foundry.ingestion.v1.GetDatasetRequest\x1a(.foundry.ingestion.v1.GetDatasetResponse\x12\x65\n\x0cListDatasets\x12).foundry.ingestion.v1.ListDatasetsRequest\x1a*.foundry.ingestion.v1.ListDatasetsResponse\x12g\n\x0cReadExamples\x12).foundry.ingestion.v1.ReadExamplesRequest\x1a*.foundry.ingestion.v1.ReadExamplesResponse0\x01\x12V\n\x07Preview\x12$.foundry.ingestion.v1.PreviewRequest\x1a%.foundry.ingestion.v1.PreviewResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0foundry/api/ingestion/v1/ingestion_service.proto\x12\x14\x66oundry.ingestion.v1\x1a#foundry/api/common/v1/dataset.proto\x1a#foundry/api/common/v1/example.proto\x1a#foundry/api/common/v1/listing.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a,foundry/api/ingestion/v1/ingest_recipe.proto\"\x86\x02\n\x0cUploadHeader\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x03 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12/\n\x05\x66iles\x18\x07 \x03(\x0b\x32 .foundry.ingestion.v1.UploadFile\"l\n\nUploadFile\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\'\n\x05split\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\" \n\x0fUploadFileStart\x12\r\n\x05index\x18\x01 \x01(\x05\"\x86\x02\n\rUploadRequest\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".foundry.ingestion.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x33\n\x08\x65xamples\x18\x03 \x01(\x0b\x32\x1f.foundry.common.v1.ExampleBatchH\x00\x12;\n\nfile_start\x18\x04 \x01(\x0b\x32%.foundry.ingestion.v1.UploadFileStartH\x00\x12\x34\n\x06\x63ommit\x18\x05 \x01(\x0b\x32\".foundry.ingestion.v1.UploadCommitH\x00\x42\x06\n\x04part\"\x0e\n\x0cUploadCommit\"\xdf\x01\n\x0cIngestReport\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x02 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x12\n\nbytes_read\x18\x04 \x01(\x03\x12\x13\n\x0bwall_time_s\x18\x05 \x01(\x01\x12\x32\n\x05\x66iles\x18\x06 \x03(\x0b\x32#.foundry.common.v1.SourceFileReport\"\x80\x01\n\x0eUploadResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"-\n\x0eObjectLocation\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\xfe\x01\n\x13ImportObjectRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x34\n\x06object\x18\x03 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocation\x12\x30\n\x06source\x18\x04 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\"\x86\x01\n\x14ImportObjectResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"C\n\x11GetDatasetRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\"P\n\x12GetDatasetResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\"\xa2\x01\n\x13ListDatasetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12/\n\x04view\x18\x03 \x01(\x0e\x32!.foundry.ingestion.v1.DatasetView\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\x9e\x01\n\x14ListDatasetsResponse\x12;\n\x10\x64\x61taset_versions\x18\x01 \x03(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry\"\xa2\x01\n\x13ReadExamplesRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x06splits\x18\x02 \x03(\x0e\x32\x18.foundry.common.v1.Split\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x03\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"h\n\x14ReadExamplesResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nversion_id\x18\x03 \x01(\t\"\xfe\x01\n\x0ePreviewRequest\x12%\n\x04task\x18\x01 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x02 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x32\n\x06recipe\x18\x03 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x12\x36\n\x06object\x18\x05 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocationH\x00\x12\r\n\x05limit\x18\x06 \x01(\x05\x42\x08\n\x06sample\"\xe7\x01\n\x0fPreviewResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.foundry.ingestion.v1.Format\x12\x15\n\rsource_fields\x18\x05 \x03(\t*Z\n\x0b\x44\x61tasetView\x12\x1c\n\x18\x44\x41TASET_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41TASET_VIEW_BASIC\x10\x01\x12\x15\n\x11\x44\x41TASET_VIEW_FULL\x10\x02\x32\xd9\x04\n\x10IngestionService\x12U\n\x06Upload\x12#.foundry.ingestion.v1.UploadRequest\x1a$.foundry.ingestion.v1.UploadResponse(\x01\x12\x65\n\x0cImportObject\x12).foundry.ingestion.v1.ImportObjectRequest\x1a*.foundry.ingestion.v1.ImportObjectResponse\x12_\n\nGetDataset\x12\'.foundry.ingestion.v1.GetDatasetRequest\x1a(.foundry.ingestion.v1.GetDatasetResponse\x12\x65\n\x0cListDatasets\x12).foundry.ingestion.v1.ListDatasetsRequest\x1a*.foundry.ingestion.v1.ListDatasetsResponse\x12g\n\x0cReadExamples\x12).foundry.ingestion.v1.ReadExamplesRequest\x1a*.foundry.ingestion.v1.ReadExamplesResponse0\x01\x12V\n\x07Preview\x12$.foundry.ingestion.v1.PreviewRequest\x1a%.foundry.ingestion.v1.PreviewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foundry.api.ingestion.v1.ingestion_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATASETVIEW']._serialized_start=2938
-  _globals['_DATASETVIEW']._serialized_end=3028
-  _globals['_UPLOADHEADER']._serialized_start=263
-  _globals['_UPLOADHEADER']._serialized_end=525
-  _globals['_UPLOADFILE']._serialized_start=527
-  _globals['_UPLOADFILE']._serialized_end=635
-  _globals['_UPLOADFILESTART']._serialized_start=637
-  _globals['_UPLOADFILESTART']._serialized_end=669
-  _globals['_UPLOADREQUEST']._serialized_start=672
-  _globals['_UPLOADREQUEST']._serialized_end=934
-  _globals['_UPLOADCOMMIT']._serialized_start=936
-  _globals['_UPLOADCOMMIT']._serialized_end=950
-  _globals['_INGESTREPORT']._serialized_start=953
-  _globals['_INGESTREPORT']._serialized_end=1176
-  _globals['_UPLOADRESPONSE']._serialized_start=1179
-  _globals['_UPLOADRESPONSE']._serialized_end=1307
-  _globals['_OBJECTLOCATION']._serialized_start=1309
-  _globals['_OBJECTLOCATION']._serialized_end=1354
-  _globals['_IMPORTOBJECTREQUEST']._serialized_start=1357
-  _globals['_IMPORTOBJECTREQUEST']._serialized_end=1611
-  _globals['_IMPORTOBJECTRESPONSE']._serialized_start=1614
-  _globals['_IMPORTOBJECTRESPONSE']._serialized_end=1748
-  _globals['_GETDATASETREQUEST']._serialized_start=1750
-  _globals['_GETDATASETREQUEST']._serialized_end=1817
-  _globals['_GETDATASETRESPONSE']._serialized_start=1819
-  _globals['_GETDATASETRESPONSE']._serialized_end=1899
-  _globals['_LISTDATASETSREQUEST']._serialized_start=1902
-  _globals['_LISTDATASETSREQUEST']._serialized_end=2064
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=2066
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=2174
-  _globals['_READEXAMPLESREQUEST']._serialized_start=2177
-  _globals['_READEXAMPLESREQUEST']._serialized_end=2339
-  _globals['_READEXAMPLESRESPONSE']._serialized_start=2341
-  _globals['_READEXAMPLESRESPONSE']._serialized_end=2445
-  _globals['_PREVIEWREQUEST']._serialized_start=2448
-  _globals['_PREVIEWREQUEST']._serialized_end=2702
-  _globals['_PREVIEWRESPONSE']._serialized_start=2705
-  _globals['_PREVIEWRESPONSE']._serialized_end=2936
-  _globals['_INGESTIONSERVICE']._serialized_start=3031
-  _globals['_INGESTIONSERVICE']._serialized_end=3632
+  _globals['_DATASETVIEW']._serialized_start=3026
+  _globals['_DATASETVIEW']._serialized_end=3116
+  _globals['_UPLOADHEADER']._serialized_start=300
+  _globals['_UPLOADHEADER']._serialized_end=562
+  _globals['_UPLOADFILE']._serialized_start=564
+  _globals['_UPLOADFILE']._serialized_end=672
+  _globals['_UPLOADFILESTART']._serialized_start=674
+  _globals['_UPLOADFILESTART']._serialized_end=706
+  _globals['_UPLOADREQUEST']._serialized_start=709
+  _globals['_UPLOADREQUEST']._serialized_end=971
+  _globals['_UPLOADCOMMIT']._serialized_start=973
+  _globals['_UPLOADCOMMIT']._serialized_end=987
+  _globals['_INGESTREPORT']._serialized_start=990
+  _globals['_INGESTREPORT']._serialized_end=1213
+  _globals['_UPLOADRESPONSE']._serialized_start=1216
+  _globals['_UPLOADRESPONSE']._serialized_end=1344
+  _globals['_OBJECTLOCATION']._serialized_start=1346
+  _globals['_OBJECTLOCATION']._serialized_end=1391
+  _globals['_IMPORTOBJECTREQUEST']._serialized_start=1394
+  _globals['_IMPORTOBJECTREQUEST']._serialized_end=1648
+  _globals['_IMPORTOBJECTRESPONSE']._serialized_start=1651
+  _globals['_IMPORTOBJECTRESPONSE']._serialized_end=1785
+  _globals['_GETDATASETREQUEST']._serialized_start=1787
+  _globals['_GETDATASETREQUEST']._serialized_end=1854
+  _globals['_GETDATASETRESPONSE']._serialized_start=1856
+  _globals['_GETDATASETRESPONSE']._serialized_end=1936
+  _globals['_LISTDATASETSREQUEST']._serialized_start=1939
+  _globals['_LISTDATASETSREQUEST']._serialized_end=2101
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=2104
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=2262
+  _globals['_READEXAMPLESREQUEST']._serialized_start=2265
+  _globals['_READEXAMPLESREQUEST']._serialized_end=2427
+  _globals['_READEXAMPLESRESPONSE']._serialized_start=2429
+  _globals['_READEXAMPLESRESPONSE']._serialized_end=2533
+  _globals['_PREVIEWREQUEST']._serialized_start=2536
+  _globals['_PREVIEWREQUEST']._serialized_end=2790
+  _globals['_PREVIEWRESPONSE']._serialized_start=2793
+  _globals['_PREVIEWRESPONSE']._serialized_end=3024
+  _globals['_INGESTIONSERVICE']._serialized_start=3119
+  _globals['_INGESTIONSERVICE']._serialized_end=3720
 # @@protoc_insertion_point(module_scope)

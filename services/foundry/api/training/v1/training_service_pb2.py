@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from foundry.api.common.v1 import job_pb2 as foundry_dot_api_dot_common_dot_v1_dot_job__pb2
+from foundry.api.common.v1 import listing_pb2 as foundry_dot_api_dot_common_dot_v1_dot_listing__pb2
 from foundry.api.common.v1 import model_pb2 as foundry_dot_api_dot_common_dot_v1_dot_model__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import task_pb2 as foundry_dot_api_dot_common_dot_v1_dot_task__pb2
@@ -31,55 +32,55 @@ from foundry.api.training.v1 import base_model_pb2 as foundry_dot_api_dot_traini
 from foundry.api.training.v1 import job_pb2 as foundry_dot_api_dot_training_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.foundry/api/training/v1/training_service.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a!foundry/api/common/v1/model.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a(foundry/api/training/v1/base_model.proto\x1a!foundry/api/training/v1/job.proto\"g\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"K\n\x11SubmitJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"C\n\x10WatchJobResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"y\n\x0fListJobsRequest\x12+\n\x06states\x18\x01 \x03(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.foundry.training.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetModelRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\"J\n\x10GetModelResponse\x12\x36\n\rmodel_version\x18\x01 \x01(\x0b\x32\x1f.foundry.common.v1.ModelVersion\"\x89\x01\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x18\n\x10include_rejected\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x12ListModelsResponse\x12\x37\n\x0emodel_versions\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x0eImportFileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"i\n\x15ImportBaseModelHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x32\n\x05\x66iles\x18\x03 \x03(\x0b\x32#.foundry.training.v1.ImportFileInfo\"7\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x8f\x01\n\x16ImportBaseModelRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.foundry.training.v1.ImportBaseModelHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.foundry.training.v1.FileChunkH\x00\x42\x06\n\x04part\"^\n\x17ImportBaseModelResponse\x12\x32\n\nbase_model\x18\x01 \x01(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"L\n\x15ListBaseModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"f\n\x16ListBaseModelsResponse\x12\x33\n\x0b\x62\x61se_models\x18\x01 \x03(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe3\x06\n\x0fTrainingService\x12Z\n\tSubmitJob\x12%.foundry.training.v1.SubmitJobRequest\x1a&.foundry.training.v1.SubmitJobResponse\x12Q\n\x06GetJob\x12\".foundry.training.v1.GetJobRequest\x1a#.foundry.training.v1.GetJobResponse\x12Y\n\x08WatchJob\x12$.foundry.training.v1.WatchJobRequest\x1a%.foundry.training.v1.WatchJobResponse0\x01\x12Z\n\tCancelJob\x12%.foundry.training.v1.CancelJobRequest\x1a&.foundry.training.v1.CancelJobResponse\x12W\n\x08ListJobs\x12$.foundry.training.v1.ListJobsRequest\x1a%.foundry.training.v1.ListJobsResponse\x12W\n\x08GetModel\x12$.foundry.training.v1.GetModelRequest\x1a%.foundry.training.v1.GetModelResponse\x12]\n\nListModels\x12&.foundry.training.v1.ListModelsRequest\x1a\'.foundry.training.v1.ListModelsResponse\x12n\n\x0fImportBaseModel\x12+.foundry.training.v1.ImportBaseModelRequest\x1a,.foundry.training.v1.ImportBaseModelResponse(\x01\x12i\n\x0eListBaseModels\x12*.foundry.training.v1.ListBaseModelsRequest\x1a+.foundry.training.v1.ListBaseModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.foundry/api/training/v1/training_service.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a#foundry/api/common/v1/listing.proto\x1a!foundry/api/common/v1/model.proto\x1a foundry/api/common/v1/refs.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a(foundry/api/training/v1/base_model.proto\x1a!foundry/api/training/v1/job.proto\"g\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"K\n\x11SubmitJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"C\n\x10WatchJobResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"y\n\x0fListJobsRequest\x12+\n\x06states\x18\x01 \x03(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.foundry.training.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetModelRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\"J\n\x10GetModelResponse\x12\x36\n\rmodel_version\x18\x01 \x01(\x0b\x32\x1f.foundry.common.v1.ModelVersion\"\x89\x01\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x18\n\x10include_rejected\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\x98\x01\n\x12ListModelsResponse\x12\x37\n\x0emodel_versions\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry\"B\n\x0eImportFileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"i\n\x15ImportBaseModelHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x32\n\x05\x66iles\x18\x03 \x03(\x0b\x32#.foundry.training.v1.ImportFileInfo\"7\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x8f\x01\n\x16ImportBaseModelRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.foundry.training.v1.ImportBaseModelHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.foundry.training.v1.FileChunkH\x00\x42\x06\n\x04part\"^\n\x17ImportBaseModelResponse\x12\x32\n\nbase_model\x18\x01 \x01(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"L\n\x15ListBaseModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x98\x01\n\x16ListBaseModelsResponse\x12\x33\n\x0b\x62\x61se_models\x18\x01 \x03(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry2\xe3\x06\n\x0fTrainingService\x12Z\n\tSubmitJob\x12%.foundry.training.v1.SubmitJobRequest\x1a&.foundry.training.v1.SubmitJobResponse\x12Q\n\x06GetJob\x12\".foundry.training.v1.GetJobRequest\x1a#.foundry.training.v1.GetJobResponse\x12Y\n\x08WatchJob\x12$.foundry.training.v1.WatchJobRequest\x1a%.foundry.training.v1.WatchJobResponse0\x01\x12Z\n\tCancelJob\x12%.foundry.training.v1.CancelJobRequest\x1a&.foundry.training.v1.CancelJobResponse\x12W\n\x08ListJobs\x12$.foundry.training.v1.ListJobsRequest\x1a%.foundry.training.v1.ListJobsResponse\x12W\n\x08GetModel\x12$.foundry.training.v1.GetModelRequest\x1a%.foundry.training.v1.GetModelResponse\x12]\n\nListModels\x12&.foundry.training.v1.ListModelsRequest\x1a\'.foundry.training.v1.ListModelsResponse\x12n\n\x0fImportBaseModel\x12+.foundry.training.v1.ImportBaseModelRequest\x1a,.foundry.training.v1.ImportBaseModelResponse(\x01\x12i\n\x0eListBaseModels\x12*.foundry.training.v1.ListBaseModelsRequest\x1a+.foundry.training.v1.ListBaseModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foundry.api.training.v1.training_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITJOBREQUEST']._serialized_start=327
-  _globals['_SUBMITJOBREQUEST']._serialized_end=430
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=432
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=507
-  _globals['_GETJOBREQUEST']._serialized_start=509
-  _globals['_GETJOBREQUEST']._serialized_end=540
-  _globals['_GETJOBRESPONSE']._serialized_start=542
-  _globals['_GETJOBRESPONSE']._serialized_end=597
-  _globals['_WATCHJOBREQUEST']._serialized_start=599
-  _globals['_WATCHJOBREQUEST']._serialized_end=651
-  _globals['_WATCHJOBRESPONSE']._serialized_start=653
-  _globals['_WATCHJOBRESPONSE']._serialized_end=720
-  _globals['_CANCELJOBREQUEST']._serialized_start=722
-  _globals['_CANCELJOBREQUEST']._serialized_end=772
-  _globals['_CANCELJOBRESPONSE']._serialized_start=774
-  _globals['_CANCELJOBRESPONSE']._serialized_end=832
-  _globals['_LISTJOBSREQUEST']._serialized_start=834
-  _globals['_LISTJOBSREQUEST']._serialized_end=955
-  _globals['_LISTJOBSRESPONSE']._serialized_start=957
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1040
-  _globals['_GETMODELREQUEST']._serialized_start=1042
-  _globals['_GETMODELREQUEST']._serialized_end=1103
-  _globals['_GETMODELRESPONSE']._serialized_start=1105
-  _globals['_GETMODELRESPONSE']._serialized_end=1179
-  _globals['_LISTMODELSREQUEST']._serialized_start=1182
-  _globals['_LISTMODELSREQUEST']._serialized_end=1319
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1321
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1423
-  _globals['_IMPORTFILEINFO']._serialized_start=1425
-  _globals['_IMPORTFILEINFO']._serialized_end=1491
-  _globals['_IMPORTBASEMODELHEADER']._serialized_start=1493
-  _globals['_IMPORTBASEMODELHEADER']._serialized_end=1598
-  _globals['_FILECHUNK']._serialized_start=1600
-  _globals['_FILECHUNK']._serialized_end=1655
-  _globals['_IMPORTBASEMODELREQUEST']._serialized_start=1658
-  _globals['_IMPORTBASEMODELREQUEST']._serialized_end=1801
-  _globals['_IMPORTBASEMODELRESPONSE']._serialized_start=1803
-  _globals['_IMPORTBASEMODELRESPONSE']._serialized_end=1897
-  _globals['_LISTBASEMODELSREQUEST']._serialized_start=1899
-  _globals['_LISTBASEMODELSREQUEST']._serialized_end=1975
-  _globals['_LISTBASEMODELSRESPONSE']._serialized_start=1977
-  _globals['_LISTBASEMODELSRESPONSE']._serialized_end=2079
-  _globals['_TRAININGSERVICE']._serialized_start=2082
-  _globals['_TRAININGSERVICE']._serialized_end=2949
+  _globals['_SUBMITJOBREQUEST']._serialized_start=364
+  _globals['_SUBMITJOBREQUEST']._serialized_end=467
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=469
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=544
+  _globals['_GETJOBREQUEST']._serialized_start=546
+  _globals['_GETJOBREQUEST']._serialized_end=577
+  _globals['_GETJOBRESPONSE']._serialized_start=579
+  _globals['_GETJOBRESPONSE']._serialized_end=634
+  _globals['_WATCHJOBREQUEST']._serialized_start=636
+  _globals['_WATCHJOBREQUEST']._serialized_end=688
+  _globals['_WATCHJOBRESPONSE']._serialized_start=690
+  _globals['_WATCHJOBRESPONSE']._serialized_end=757
+  _globals['_CANCELJOBREQUEST']._serialized_start=759
+  _globals['_CANCELJOBREQUEST']._serialized_end=809
+  _globals['_CANCELJOBRESPONSE']._serialized_start=811
+  _globals['_CANCELJOBRESPONSE']._serialized_end=869
+  _globals['_LISTJOBSREQUEST']._serialized_start=871
+  _globals['_LISTJOBSREQUEST']._serialized_end=992
+  _globals['_LISTJOBSRESPONSE']._serialized_start=994
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1077
+  _globals['_GETMODELREQUEST']._serialized_start=1079
+  _globals['_GETMODELREQUEST']._serialized_end=1140
+  _globals['_GETMODELRESPONSE']._serialized_start=1142
+  _globals['_GETMODELRESPONSE']._serialized_end=1216
+  _globals['_LISTMODELSREQUEST']._serialized_start=1219
+  _globals['_LISTMODELSREQUEST']._serialized_end=1356
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1359
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1511
+  _globals['_IMPORTFILEINFO']._serialized_start=1513
+  _globals['_IMPORTFILEINFO']._serialized_end=1579
+  _globals['_IMPORTBASEMODELHEADER']._serialized_start=1581
+  _globals['_IMPORTBASEMODELHEADER']._serialized_end=1686
+  _globals['_FILECHUNK']._serialized_start=1688
+  _globals['_FILECHUNK']._serialized_end=1743
+  _globals['_IMPORTBASEMODELREQUEST']._serialized_start=1746
+  _globals['_IMPORTBASEMODELREQUEST']._serialized_end=1889
+  _globals['_IMPORTBASEMODELRESPONSE']._serialized_start=1891
+  _globals['_IMPORTBASEMODELRESPONSE']._serialized_end=1985
+  _globals['_LISTBASEMODELSREQUEST']._serialized_start=1987
+  _globals['_LISTBASEMODELSREQUEST']._serialized_end=2063
+  _globals['_LISTBASEMODELSRESPONSE']._serialized_start=2066
+  _globals['_LISTBASEMODELSRESPONSE']._serialized_end=2218
+  _globals['_TRAININGSERVICE']._serialized_start=2221
+  _globals['_TRAININGSERVICE']._serialized_end=3088
 # @@protoc_insertion_point(module_scope)
