@@ -12,6 +12,7 @@ from kubernetes_validate.utils import ValidationError
 from netpol import Actor, allowed_connections
 from podpolicy import LONG_RUNNING, image_problems, pod_problems, pod_specs, validate
 
+from foundry.runtime.readiness import LIVENESS
 from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName
 from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
@@ -106,8 +107,10 @@ def test_services_expose_grpc_and_metrics_with_native_grpc_probes(
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == [f"foundry.{name}"]
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == ports
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": grpc}
+        # readiness asks "" (follows the object store), startup and liveness ask "liveness"
+        assert container["readinessProbe"]["grpc"] == {"port": grpc}
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": grpc, "service": LIVENESS}
 
 
 @pytest.mark.parametrize("target", TARGETS)
