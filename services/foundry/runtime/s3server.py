@@ -126,6 +126,11 @@ def _is_weed(pid: int) -> bool:
         return False
 
 
+def weed_alive(pid: int) -> bool:
+    """Whether a `weed` process `pid` is running (a detached server that has not died)."""
+    return pid_alive(pid) and _is_weed(pid)
+
+
 def stop_detached(pid: int, *, grace_s: float = 10.0, ports: S3ServerPorts | None = None) -> bool:
     """Stop a detached server: SIGTERM to its process group, SIGKILL after `grace_s`.
 
