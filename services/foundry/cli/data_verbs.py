@@ -7,11 +7,13 @@ from pathlib import Path
 
 import typer
 
+from foundry.api.common.v1 import listing_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2
 from foundry.cli import augment as augment_mod
 from foundry.cli import export as export_mod
 from foundry.cli import ingest as ingest_mod
 from foundry.cli.console import console, reports_errors
+from foundry.cli.corrupt import print_listing
 from foundry.cli.ingest_options import load_recipe, source_overrides
 from foundry.cli.stack import load_settings
 from foundry.runtime.errors import FoundryError
@@ -103,7 +105,9 @@ def datasets_ls(
     name: str = typer.Argument("", help="all versions of this dataset; default: newest of each"),
 ) -> None:
     """List dataset versions."""
-    console.print(ingest_mod.versions_table(ingest_mod.list_datasets(load_settings(), name)))
+    corrupt: list[listing_pb2.CorruptEntry] = []
+    versions = ingest_mod.list_datasets(load_settings(), name, corrupt=corrupt)
+    print_listing(console, ingest_mod.versions_table(versions), corrupt)
 
 
 @datasets_app.command("show")

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from foundry.api.common.v1 import dataset_pb2, example_pb2, task_pb2
+from foundry.api.common.v1 import dataset_pb2, example_pb2, listing_pb2, task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2, ingestion_service_pb2
 from foundry.cli import plots
 from foundry.client.ingestion import IngestionClient
@@ -113,9 +113,11 @@ def get_dataset(settings: Settings, name: str, version_id: str = "") -> dataset_
         return client.dataset_version(name, version_id)
 
 
-def list_datasets(settings: Settings, name: str = "") -> list[dataset_pb2.DatasetVersion]:
+def list_datasets(
+    settings: Settings, name: str = "", *, corrupt: list[listing_pb2.CorruptEntry] | None = None
+) -> list[dataset_pb2.DatasetVersion]:
     with IngestionClient(settings) as client:
-        return client.all_datasets(name)
+        return client.all_datasets(name, corrupt=corrupt)
 
 
 # --- rendering ------------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import typer
 
+from foundry.api.common.v1 import listing_pb2
 from foundry.cli import generate as generate_mod
 from foundry.cli import infer as infer_mod
 from foundry.cli import train as train_mod
 from foundry.cli.console import console, reports_errors
+from foundry.cli.corrupt import print_listing
 from foundry.cli.stack import load_settings
 
 models_app = typer.Typer(help="Model versions made by the training service.", no_args_is_help=True)
@@ -73,7 +75,9 @@ def models_ls(
     rejected: bool = typer.Option(False, "--rejected", help="include versions that were not promoted"),
 ) -> None:
     """List model versions, newest first."""
-    console.print(train_mod.models_table(train_mod.list_models(load_settings(), name, rejected)))
+    corrupt: list[listing_pb2.CorruptEntry] = []
+    versions = train_mod.list_models(load_settings(), name, rejected, corrupt=corrupt)
+    print_listing(console, train_mod.models_table(versions), corrupt)
 
 
 @models_app.command("show")
@@ -204,4 +208,6 @@ def base_models_import(
 @reports_errors
 def base_models_ls(name: str = typer.Argument("", help="only versions of this base model")) -> None:
     """List imported base models."""
-    console.print(train_mod.base_models_table(train_mod.list_base_models(load_settings(), name)))
+    corrupt: list[listing_pb2.CorruptEntry] = []
+    models = train_mod.list_base_models(load_settings(), name, corrupt=corrupt)
+    print_listing(console, train_mod.base_models_table(models), corrupt)

@@ -19,6 +19,7 @@ from pathlib import Path
 from foundry.client.channel import health_status
 from foundry.runtime import s3server
 from foundry.runtime.errors import FailedPreconditionError, UnavailableError
+from foundry.runtime.seaweed import S3ServerPorts
 from foundry.runtime.settings import ServiceName, Settings
 from foundry.runtime.settings import load_settings as load_env_settings
 from foundry.runtime.tls import client_tls_enabled
@@ -174,43 +175,61 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
-def _running(state: StackState) -> bool:
-    return len(state.services) == len(SERVICES) and all(s3server.pid_alive(s.pid) for s in state.services)
+def _service_alive(proc: ServiceProcess) -> bool:
+    """Whether the process recorded for a service still runs that service (not a reused pid)."""
+    if not s3server.pid_alive(proc.pid):
+        return False
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    try:
+        return f"foundry.{proc.name}".encode() in cmdline.read_bytes()
+    except OSError:
+        return not Path("/proc/self").exists()
 
 
 def up(settings: Settings, timeout_s: float = 90.0, tls: bool = False) -> StackState:
-    """Start what is not running and wait until every service answers SERVING; with `tls`, make
-    fresh certificates and serve every service with mutual TLS."""
+    """Start whatever part of the stack is not running, then wait until every service answers
+    SERVING. A stack that was never started (or was stopped) is started whole; in a started one,
+    an embedded S3 server that died is started again on its ports with its data, and each service
+    whose process is gone is started again; what runs is left alone (a service that is
+    NOT_SERVING only because the object store was down turns SERVING by itself). With `tls`, a
+    plaintext stack is stopped and started whole with fresh certificates, every service on mutual
+    TLS; without it, a running TLS stack stays as it is."""
     path = state_path(settings)
-    state = StackState.load(path)
-    if (
-        state is not None
-        and (state.tls is not None or not tls)
-        and _running(state)
-        and all(h.status == "SERVING" for h in status(settings))
-    ):
-        return state
-    if state is not None:
-        down(settings)
     root = stack_dir(settings)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    if settings.s3_endpoint:
-        state = StackState(s3_endpoint=settings.s3_endpoint)
-    else:
-        server = s3server.SeaweedS3Server(
-            root / "s3",
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-        )
-        state = StackState(s3_endpoint=server.endpoint, s3=server.start(detached=True))
-    state.tls = _make_tls(settings) if tls else None
+    state = StackState.load(path)
+    if state is not None and tls and state.tls is None:
+        down(settings)
+        state = None
+    if state is None:
+        state = _start_object_store(settings, root, None)
+        state.tls = _make_tls(settings) if tls else None
+    elif state.s3 is not None and not s3server.weed_alive(state.s3.pid):
+        state.s3 = _start_object_store(settings, root, state.s3.ports).s3
     state.save(path)
+    running = {p.name: p for p in state.services if _service_alive(p)}
+    state.services = []
     for service in SERVICES:
-        state.services.append(_start_service(settings, state, service, logs))
+        proc = running.get(service.value) or _start_service(settings, state, service, logs)
+        state.services.append(proc)
         state.save(path)
     _wait_serving(client_settings(settings, state), state, timeout_s)
     return state
+
+
+def _start_object_store(settings: Settings, root: Path, ports: S3ServerPorts | None) -> StackState:
+    """A new stack state with its object store: FOUNDRY_S3_ENDPOINT's, or the embedded server
+    started detached (on `ports` when given: a restart keeps the endpoint the services use)."""
+    if settings.s3_endpoint:
+        return StackState(s3_endpoint=settings.s3_endpoint)
+    server = s3server.SeaweedS3Server(
+        root / "s3",
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        ports=ports,
+    )
+    return StackState(s3_endpoint=server.endpoint, s3=server.start(detached=True))
 
 
 def _wait_serving(settings: Settings, state: StackState, timeout_s: float) -> None:

@@ -22,7 +22,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from foundry.api.common.v1 import example_pb2, job_pb2, model_pb2, refs_pb2, task_pb2, training_spec_pb2
+from foundry.api.common.v1 import (
+    example_pb2,
+    job_pb2,
+    listing_pb2,
+    model_pb2,
+    refs_pb2,
+    task_pb2,
+    training_spec_pb2,
+)
 from foundry.api.training.v1 import base_model_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
@@ -167,10 +175,14 @@ def job_summary(console: Console, job: training_job_pb2.Job) -> None:
 
 
 def list_models(
-    settings: Settings, name: str = "", include_rejected: bool = False
+    settings: Settings,
+    name: str = "",
+    include_rejected: bool = False,
+    *,
+    corrupt: list[listing_pb2.CorruptEntry] | None = None,
 ) -> list[model_pb2.ModelVersion]:
     with TrainingClient(settings) as client:
-        return client.all_models(name, include_rejected)
+        return client.all_models(name, include_rejected, corrupt=corrupt)
 
 
 def get_model(settings: Settings, ref: str) -> model_pb2.ModelVersion:
@@ -266,9 +278,11 @@ def import_base_model(
         )
 
 
-def list_base_models(settings: Settings, name: str = "") -> list[base_model_pb2.BaseModel]:
+def list_base_models(
+    settings: Settings, name: str = "", *, corrupt: list[listing_pb2.CorruptEntry] | None = None
+) -> list[base_model_pb2.BaseModel]:
     with TrainingClient(settings) as client:
-        return client.all_base_models(name)
+        return client.all_base_models(name, corrupt=corrupt)
 
 
 def base_models_table(models: Sequence[base_model_pb2.BaseModel]) -> Table:

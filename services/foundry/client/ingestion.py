@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from foundry.api.common.v1 import dataset_pb2, refs_pb2, retention_pb2
+from foundry.api.common.v1 import dataset_pb2, listing_pb2, refs_pb2, retention_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.client.calls import ServiceClient
@@ -75,13 +75,18 @@ class IngestionClient(ServiceClient):
     ) -> pb.ListDatasetsResponse:
         return self._unary(self._stub.ListDatasets, request, timeout_s=timeout_s)
 
-    def all_datasets(self, name: str = "") -> list[dataset_pb2.DatasetVersion]:
-        """Every page of ListDatasets: the newest version of each dataset, or all of `name`'s."""
+    def all_datasets(
+        self, name: str = "", *, corrupt: list[listing_pb2.CorruptEntry] | None = None
+    ) -> list[dataset_pb2.DatasetVersion]:
+        """Every page of ListDatasets: the newest version of each dataset, or all of `name`'s.
+        The versions with a corrupt manifest are added to `corrupt` when given."""
         out: list[dataset_pb2.DatasetVersion] = []
         token = ""
         while True:
             page = self.list_datasets(pb.ListDatasetsRequest(name=name, page_token=token))
             out.extend(page.dataset_versions)
+            if corrupt is not None:
+                corrupt.extend(page.corrupt)
             if not (token := page.next_page_token):
                 return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from foundry.api.common.v1 import job_pb2, model_pb2, refs_pb2, retention_pb2, training_spec_pb2
+from foundry.api.common.v1 import job_pb2, listing_pb2, model_pb2, refs_pb2, retention_pb2, training_spec_pb2
 from foundry.api.training.v1 import base_model_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
@@ -100,14 +100,22 @@ class TrainingClient(ServiceClient):
     ) -> pb.ListModelsResponse:
         return self._unary(self._stub.ListModels, request, timeout_s=timeout_s)
 
-    def all_models(self, name: str = "", include_rejected: bool = False) -> list[model_pb2.ModelVersion]:
-        """Every page of ListModels."""
+    def all_models(
+        self,
+        name: str = "",
+        include_rejected: bool = False,
+        *,
+        corrupt: list[listing_pb2.CorruptEntry] | None = None,
+    ) -> list[model_pb2.ModelVersion]:
+        """Every page of ListModels; the versions with a corrupt manifest go to `corrupt` if given."""
         out: list[model_pb2.ModelVersion] = []
         token = ""
         while True:
             request = pb.ListModelsRequest(name=name, include_rejected=include_rejected, page_token=token)
             page = self.list_models(request)
             out.extend(page.model_versions)
+            if corrupt is not None:
+                corrupt.extend(page.corrupt)
             if not (token := page.next_page_token):
                 return out
 
@@ -165,12 +173,16 @@ class TrainingClient(ServiceClient):
     ) -> pb.ListBaseModelsResponse:
         return self._unary(self._stub.ListBaseModels, request, timeout_s=timeout_s)
 
-    def all_base_models(self, name: str = "") -> list[base_model_pb2.BaseModel]:
-        """Every page of ListBaseModels."""
+    def all_base_models(
+        self, name: str = "", *, corrupt: list[listing_pb2.CorruptEntry] | None = None
+    ) -> list[base_model_pb2.BaseModel]:
+        """Every page of ListBaseModels; the versions with a corrupt manifest go to `corrupt` if given."""
         out: list[base_model_pb2.BaseModel] = []
         token = ""
         while True:
             page = self.list_base_models(pb.ListBaseModelsRequest(name=name, page_token=token))
             out.extend(page.base_models)
+            if corrupt is not None:
+                corrupt.extend(page.corrupt)
             if not (token := page.next_page_token):
                 return out

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from foundry import __version__
 from foundry.runtime.errors import CorruptionError, NotFoundError
 from foundry.runtime.hashing import canonical_json_sha256
+from foundry.runtime.listing import CorruptEntry, read_listed
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN, utc_now_iso
 from foundry.runtime.objectstore import ObjectStore
 
@@ -257,10 +259,16 @@ def get_model_version(
 
 
 def list_model_versions(
-    store: ObjectStore, name: str = "", *, include_rejected: bool = False, verify_artifacts: bool = False
+    store: ObjectStore,
+    name: str = "",
+    *,
+    include_rejected: bool = False,
+    verify_artifacts: bool = False,
+    corrupt: list[CorruptEntry] | None = None,
 ) -> list[ModelVersion]:
     """The versions of `name` (every model when empty), newest first; promoted only unless
-    `include_rejected`."""
+    `include_rejected`. A manifest that fails its checks raises `CorruptionError`, or, given a
+    `corrupt` list, is appended to it and left out (`foundry.runtime.listing`)."""
     names = [name] if name else list_model_names(store)
     versions = []
     for model in names:
@@ -271,8 +279,15 @@ def list_model_versions(
                 manifest_key(model, version_id)
             ):
                 continue
-            version = get_model_version(store, model, version_id, verify_artifacts=verify_artifacts)
-            if include_rejected or version.promoted:
+            version = read_listed(
+                partial(get_model_version, store, model, version_id, verify_artifacts=verify_artifacts),
+                kind="model_version",
+                name=model,
+                version_id=version_id,
+                key=manifest_key(model, version_id),
+                corrupt=corrupt,
+            )
+            if version is not None and (include_rejected or version.promoted):
                 versions.append(version)
     return sorted(versions, key=lambda v: (v.created_at, v.version_id), reverse=True)
 

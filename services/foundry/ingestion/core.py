@@ -25,6 +25,7 @@ from foundry.ingestion.upload import UploadFileSpec, UploadSession
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples
+from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.uploads import Gate
@@ -213,15 +214,18 @@ class IngestionCore:
     def get(self, name: str, version_id: str = "") -> DatasetManifest:
         return datasets.resolve_version(self.store, name, version_id)
 
-    def list_versions(self, name: str = "", task: Task | None = None) -> list[DatasetManifest]:
-        """Every version of `name`, newest first; without a name, the newest version of each dataset."""
+    def list_versions(
+        self, name: str = "", task: Task | None = None, *, corrupt: list[CorruptEntry] | None = None
+    ) -> list[DatasetManifest]:
+        """Every version of `name`, newest first; without a name, the newest version of each dataset.
+        Versions with a corrupt manifest go to `corrupt` when given (else DATA_LOSS)."""
         if name:
-            manifests = datasets.list_versions(self.store, validate_dataset_name(name))
+            manifests = datasets.list_versions(self.store, validate_dataset_name(name), corrupt=corrupt)
         else:
             manifests = [
                 v[0]
                 for n in datasets.list_datasets(self.store)
-                if (v := datasets.list_versions(self.store, n))
+                if (v := datasets.list_versions(self.store, n, corrupt=corrupt))
             ]
         return [m for m in manifests if task is None or m.task is task]
 

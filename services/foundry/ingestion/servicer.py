@@ -15,11 +15,13 @@ from foundry.ingestion.core import IngestionCore, IngestSpec
 from foundry.ingestion.upload import UploadSession
 from foundry.runtime import paging
 from foundry.runtime.convert import (
+    corrupt_entries_to_pb,
     example_to_pb,
     manifest_to_pb,
     split_from_pb,
     task_from_pb,
 )
+from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.uploads import receive_upload
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
@@ -70,11 +72,14 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.ListDatasetsRequest, context: Context
     ) -> pb.ListDatasetsResponse:
         task = task_from_pb(request.task) if request.task else None
-        manifests = await asyncio.to_thread(self.core.list_versions, request.name, task)
+        corrupt: list[CorruptEntry] = []
+        manifests = await asyncio.to_thread(self.core.list_versions, request.name, task, corrupt=corrupt)
         page, token = paging.page(manifests, request.page_token, request.page_size)
         full = request.view == pb.DATASET_VIEW_FULL
         return pb.ListDatasetsResponse(
-            dataset_versions=[manifest_to_pb(m, full=full) for m in page], next_page_token=token
+            dataset_versions=[manifest_to_pb(m, full=full) for m in page],
+            next_page_token=token,
+            corrupt=corrupt_entries_to_pb(corrupt, request.page_token),
         )
 
     async def ReadExamples(

@@ -17,9 +17,10 @@ from typing import Any, TypeVar, cast
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
-from foundry.api.common.v1 import dataset_pb2, example_pb2, refs_pb2, task_pb2
+from foundry.api.common.v1 import dataset_pb2, example_pb2, listing_pb2, refs_pb2, task_pb2
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import ChatMessage, Example, Provenance, Span, Split, Task
+from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.manifest import DatasetManifest, VersionRef
 
 E = TypeVar("E", bound=StrEnum)
@@ -219,3 +220,15 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+def corrupt_entries_to_pb(entries: list[CorruptEntry], page_token: str) -> list[listing_pb2.CorruptEntry]:
+    """The corrupt entries of a listing, for its first page only (`page_token` empty)."""
+    if page_token:
+        return []
+    return [
+        listing_pb2.CorruptEntry(
+            kind=e.kind, name=e.name, version_id=e.version_id, key=e.key, reason=e.reason, message=e.message
+        )
+        for e in entries
+    ]

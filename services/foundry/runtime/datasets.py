@@ -17,6 +17,7 @@ must also be the one the store recorded), its schema and its row count.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -34,8 +35,11 @@ from foundry.runtime.examples import (
     examples_to_batch,
 )
 from foundry.runtime.hashing import canonical_json_sha256, content_sha256
+from foundry.runtime.listing import CorruptEntry, read_listed
 from foundry.runtime.manifest import (
+    DATASET_NAME_PATTERN,
     DATASETS_PREFIX,
+    VERSION_ID_PATTERN,
     DatasetManifest,
     ShardInfo,
     VersionRef,
@@ -204,24 +208,46 @@ def get_manifest(store: ObjectStore, name: str, version_id: str) -> DatasetManif
 def list_datasets(store: ObjectStore) -> list[str]:
     """The names of the datasets that have at least one visible version, sorted."""
     names = [prefix[len(DATASETS_PREFIX) : -1] for prefix in store.list_prefixes(DATASETS_PREFIX)]
-    return sorted(name for name in names if next(store.list_prefixes(versions_prefix(name)), None))
+    return sorted(
+        name
+        for name in names
+        if DATASET_NAME_PATTERN.fullmatch(name) and next(store.list_prefixes(versions_prefix(name)), None)
+    )
 
 
-def list_versions(store: ObjectStore, name: str) -> list[DatasetManifest]:
-    """The verified manifests of every version of `name`, newest first (empty if none)."""
+def list_versions(
+    store: ObjectStore, name: str, *, corrupt: list[CorruptEntry] | None = None
+) -> list[DatasetManifest]:
+    """The verified manifests of every version of `name`, newest first (empty if none).
+
+    A version whose manifest is malformed, fails its checks or is missing raises
+    `CorruptionError`, or, given a `corrupt` list, is appended to it and left out
+    (`foundry.runtime.listing`). Folders not named like a version id are not versions."""
     prefix = versions_prefix(name)
     version_ids = [p[len(prefix) : -1] for p in store.list_prefixes(prefix)]
-    manifests = [m for version_id in version_ids if (m := _visible(store, name, version_id)) is not None]
+    manifests: list[DatasetManifest] = []
+    for version_id in version_ids:
+        if not VERSION_ID_PATTERN.fullmatch(version_id) or _emptied(store, name, version_id):
+            continue
+        manifest = read_listed(
+            partial(get_manifest, store, name, version_id),
+            kind="dataset_version",
+            name=name,
+            version_id=version_id,
+            key=manifest_key(name, version_id),
+            corrupt=corrupt,
+            missing_is_corrupt=True,
+        )
+        if manifest is not None:
+            manifests.append(manifest)
     return sorted(manifests, key=lambda m: (m.created_at, m.version_id), reverse=True)
 
 
-def _visible(store: ObjectStore, name: str, version_id: str) -> DatasetManifest | None:
-    """The manifest of a listed version, or None when it has none: a deleted version's folder
-    may still be listed by the store (S3 servers backed by a file system keep empty folders)."""
-    try:
-        return get_manifest(store, name, version_id)
-    except NotFoundError:
-        return None
+def _emptied(store: ObjectStore, name: str, version_id: str) -> bool:
+    """Whether a listed version folder holds no object: a deleted version's folder may still be
+    listed by the store (S3 servers backed by a file system keep empty folders). A folder that
+    holds objects but no manifest is a corrupt version, not a deleted one."""
+    return next(store.list(f"{versions_prefix(name)}{version_id}/"), None) is None
 
 
 def resolve_version(store: ObjectStore, name: str, version_id: str = "") -> DatasetManifest:

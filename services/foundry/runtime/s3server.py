@@ -3,7 +3,9 @@
 
 `SeaweedS3Server(data_dir, access_key=..., secret_key=...)` runs `weed mini` (its command line
 and ports: `foundry.runtime.seaweed`) with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` in its
-environment (the server's only identity) and its output in `DIR/weed.log`.
+environment (the server's only identity) and its output in `DIR/weed.log`. Each start writes a
+new `DIR/security.toml` (0600) and makes DIR private; with `-disableHttp` this leaves S3 the only
+way in over HTTP (`foundry.runtime.seaweed_security`).
 
 `start(timeout_s)` returns once a real S3 call (`ListBuckets` with the credentials) succeeds; it
 raises `UnavailableError` with the log's tail if the process dies or the time runs out. Measured
@@ -51,6 +53,7 @@ from foundry.runtime.seaweed import (
     mini_command,
     remove_stale_sockets,
 )
+from foundry.runtime.seaweed_security import write_security_config
 
 LOG_NAME = "weed.log"
 #: how often a starting auto-ported server that died is retried with fresh ports
@@ -121,6 +124,11 @@ def _is_weed(pid: int) -> bool:
         return b"weed" in cmdline.read_bytes()
     except OSError:
         return False
+
+
+def weed_alive(pid: int) -> bool:
+    """Whether a `weed` process `pid` is running (a detached server that has not died)."""
+    return pid_alive(pid) and _is_weed(pid)
 
 
 def stop_detached(pid: int, *, grace_s: float = 10.0, ports: S3ServerPorts | None = None) -> bool:
@@ -233,7 +241,7 @@ class SeaweedS3Server:
         """
         if self.running:
             return self.state()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        write_security_config(self.data_dir)
         started = time.monotonic()
         for attempt in range(1, START_ATTEMPTS + 1):
             self._spawn(detached)

@@ -4,7 +4,7 @@ ports of its five components, and the sockets it leaves in /tmp. `SeaweedS3Serve
 
     weed mini -dir=DIR -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false
       -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -volume.preStopSeconds=0
-      -volume.max=200 -master.port=A -volume.port=B -filer.port=C -s3.port=D -admin.port=E
+      -volume.max=200 -disableHttp -master.port=A -volume.port=B -filer.port=C -s3.port=D -admin.port=E
       (and each -X.port.grpc=P+10000, -s3.localSocket / -filer.localSocket in DIR)
 
 Each component also opens a gRPC port; some parts of SeaweedFS 4.48 assume it is the HTTP port +
@@ -12,7 +12,8 @@ Each component also opens a gRPC port; some parts of SeaweedFS 4.48 assume it is
 chosen with P and P+10000 free, outside the kernel's ephemeral port range (see
 `foundry.runtime.ports`), and passed explicitly too. The server's unix sockets go into DIR when
 its path is short enough, not /tmp. `-volume.preStopSeconds=0` halves the time a stop takes;
-`-volume.max` is explained at `DEFAULT_VOLUME_MAX`. `weed mini` also writes its options to
+`-volume.max` is explained at `DEFAULT_VOLUME_MAX`; `-disableHttp` and the
+`security.toml` the server is started with are explained in `foundry.runtime.seaweed_security`. `weed mini` also writes its options to
 DIR/mini.options and reads them back on the next start; the flags given on the command line win.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.ports import pick_free_ports
+from foundry.runtime.seaweed_security import DISABLE_HTTP_FLAG
 
 #: SeaweedFS opens each component's gRPC port at its HTTP port + this
 GRPC_PORT_OFFSET = 10000
@@ -99,6 +101,7 @@ def mini_command(binary: Path, data_dir: Path, ports: S3ServerPorts, volume_max:
         "-s3.port.lance=0",
         "-volume.preStopSeconds=0",
         f"-volume.max={volume_max}",
+        DISABLE_HTTP_FLAG,
         *ports.flags(),
     ]
     for name in ("s3", "filer"):

@@ -3,7 +3,8 @@
 Health (`grpc.health.v1`) answers NOT_SERVING until the service's start-up work is done, then
 SERVING; reflection lists the services; every RPC passes the auth and observer interceptors;
 Prometheus metrics are served over HTTP; SIGTERM or SIGINT drains: health goes NOT_SERVING, new
-RPCs are refused and in-flight ones get `drain_grace_s` to finish.
+RPCs are refused and in-flight ones get `drain_grace_s` to finish. Once SERVING, readiness follows
+the object store and the name "liveness" stays SERVING (`foundry.runtime.readiness`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from foundry.runtime.interceptors import AuthInterceptor, ObserverInterceptor
 from foundry.runtime.metrics import start_metrics_server
+from foundry.runtime.readiness import LIVENESS, ReadinessProbe, bucket_check
 from foundry.runtime.settings import ServiceName, Settings
 from foundry.runtime.tls import server_credentials
 from foundry.runtime.tokens import TokenTable, auth_enabled
@@ -82,6 +84,7 @@ class FoundryServer:
         self.health_server: grpc.aio.Server | None = None
         self.health_port: int | None = None
         self._stopped = asyncio.Event()
+        self.readiness: ReadinessProbe | None = None
 
     async def start(self) -> int:
         """Bind, start serving (health NOT_SERVING), run start-up work, then report SERVING."""
@@ -101,6 +104,7 @@ class FoundryServer:
         if self.port == 0:
             raise OSError(f"could not bind {address}")
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
         if self.settings.health_port is not None:
             await self._start_health_server(self.settings.health_port)
@@ -110,6 +114,7 @@ class FoundryServer:
         if definition.startup is not None:
             await definition.startup()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self._start_readiness()
         log.info(
             "serving",
             extra={
@@ -134,12 +139,34 @@ class FoundryServer:
         for name in ("", *self.definition.grpc_services):
             await self.health.set(name, status)
 
+    def _start_readiness(self) -> None:
+        """Readiness follows the object store from now on (when one is configured)."""
+        if not self.settings.s3_endpoint:
+            return
+        serving, not_serving = (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+
+        async def set_ready(ready: bool) -> None:
+            await self._set_health(serving if ready else not_serving)
+
+        self.readiness = ReadinessProbe(
+            bucket_check(self.settings),
+            set_ready,
+            interval_s=self.settings.readiness_interval_s,
+            timeout_s=self.settings.readiness_timeout_s,
+        )
+        self.readiness.start()
+
     async def drain(self, grace_s: float | None = None) -> None:
         """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish within the grace."""
         if self._stopped.is_set():
             return
         grace = self.settings.drain_grace_s if grace_s is None else grace_s
         log.info("draining", extra={"grace_s": grace})
+        if self.readiness is not None:
+            await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.health_server is not None:

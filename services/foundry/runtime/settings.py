@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="clients check servers' certificates against this name instead of the address's host",
     )
     drain_grace_s: float = Field(10.0, gt=0)
+    readiness_interval_s: float = Field(
+        5.0, gt=0, description="seconds between readiness probes of the object store (a HEAD of the bucket)"
+    )
+    readiness_timeout_s: float = Field(
+        2.0, gt=0, description="a readiness probe without an answer by then fails"
+    )
     keepalive_time_s: float = Field(30.0, gt=0)
     keepalive_timeout_s: float = Field(10.0, gt=0)
     max_concurrent_rpcs: int | None = Field(None, gt=0)

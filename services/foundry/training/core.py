@@ -30,6 +30,7 @@ from foundry.runtime.errors import (
     NotFoundError,
 )
 from foundry.runtime.examples import Task
+from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.training import jobstore
@@ -283,11 +284,18 @@ class TrainingCore:
     # --- model versions ---------------------------------------------------------------------------
 
     def list_models(
-        self, name: str = "", task: Task | None = None, *, include_rejected: bool = False
+        self,
+        name: str = "",
+        task: Task | None = None,
+        *,
+        include_rejected: bool = False,
+        corrupt: list[CorruptEntry] | None = None,
     ) -> list[ModelVersion]:
-        """Model versions (of `name`, or all), newest first."""
+        """Model versions (of `name`, or all), newest first; corrupt ones go to `corrupt` if given."""
         try:
-            versions = modelversions.list_model_versions(self.store, name, include_rejected=include_rejected)
+            versions = modelversions.list_model_versions(
+                self.store, name, include_rejected=include_rejected, corrupt=corrupt
+            )
         except ValueError as exc:
             raise InvalidArgumentError(str(exc), violations=[FieldViolation("name", str(exc))]) from exc
         return [v for v in versions if task is None or v.task == task.value]
@@ -323,7 +331,9 @@ class TrainingCore:
         work.mkdir(parents=True, exist_ok=True)
         return ImportSession(self.store, header, Path(tempfile.mkdtemp(prefix="import-", dir=work)))
 
-    def list_base_models(self, name: str = "") -> list[base_models.BaseModelManifest]:
-        """Newest first."""
-        manifests = base_models.list_base_models(self.store, name or None)
+    def list_base_models(
+        self, name: str = "", *, corrupt: list[CorruptEntry] | None = None
+    ) -> list[base_models.BaseModelManifest]:
+        """Newest first; corrupt ones go to `corrupt` if given."""
+        manifests = base_models.list_base_models(self.store, name or None, corrupt=corrupt)
         return sorted(manifests, key=lambda m: (m.created_at, m.name), reverse=True)

@@ -13,7 +13,8 @@ from foundry.api.common.v1 import retention_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.runtime import paging
-from foundry.runtime.convert import task_from_pb
+from foundry.runtime.convert import corrupt_entries_to_pb, task_from_pb
+from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.uploads import receive_upload
 from foundry.training import convert
 from foundry.training.baseimport import ImportSession
@@ -64,12 +65,19 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         task = task_from_pb(request.task) if request.task else None
+        corrupt: list[CorruptEntry] = []
         manifests = await asyncio.to_thread(
-            self.core.list_models, request.name, task, include_rejected=request.include_rejected
+            self.core.list_models,
+            request.name,
+            task,
+            include_rejected=request.include_rejected,
+            corrupt=corrupt,
         )
         page, token = paging.page(manifests, request.page_token, request.page_size)
         return pb.ListModelsResponse(
-            model_versions=[convert.model_version_to_pb(m) for m in page], next_page_token=token
+            model_versions=[convert.model_version_to_pb(m) for m in page],
+            next_page_token=token,
+            corrupt=corrupt_entries_to_pb(corrupt, request.page_token),
         )
 
     async def ImportBaseModel(
@@ -90,10 +98,13 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def ListBaseModels(
         self, request: pb.ListBaseModelsRequest, context: Context
     ) -> pb.ListBaseModelsResponse:
-        manifests = await asyncio.to_thread(self.core.list_base_models, request.name)
+        corrupt: list[CorruptEntry] = []
+        manifests = await asyncio.to_thread(self.core.list_base_models, request.name, corrupt=corrupt)
         page, token = paging.page(manifests, request.page_token, request.page_size)
         return pb.ListBaseModelsResponse(
-            base_models=[convert.base_model_to_pb(m) for m in page], next_page_token=token
+            base_models=[convert.base_model_to_pb(m) for m in page],
+            next_page_token=token,
+            corrupt=corrupt_entries_to_pb(corrupt, request.page_token),
         )
 
     async def DeleteModelVersion(

@@ -12,6 +12,7 @@ from kubernetes_validate.utils import ValidationError
 from netpol import Actor, allowed_connections
 from podpolicy import LONG_RUNNING, image_problems, pod_problems, pod_specs, validate
 
+from foundry.runtime.readiness import LIVENESS
 from foundry.runtime.safety import insecure_defaults
 from foundry.runtime.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceName
 from foundry.training.k8s import jobs
@@ -111,8 +112,10 @@ def test_services_expose_grpc_and_metrics_with_native_grpc_probes(
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == [f"foundry.{name}"]
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {**ports, "health": HEALTH_PORT}
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": HEALTH_PORT}
+        # readiness asks "" (follows the object store), startup and liveness ask "liveness"
+        assert container["readinessProbe"]["grpc"] == {"port": HEALTH_PORT}
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": HEALTH_PORT, "service": LIVENESS}
     assert config_settings(rendered[target]).health_port == HEALTH_PORT
 
 

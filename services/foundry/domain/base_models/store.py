@@ -13,6 +13,7 @@ against the layout. Any mismatch is `CorruptionError`.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from foundry.domain.base_models.folder import LocalFile, scan_model_folder
@@ -28,6 +29,7 @@ from foundry.domain.base_models.manifest import (
     validate_base_model_version_id,
 )
 from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
+from foundry.runtime.listing import CorruptEntry, read_listed
 from foundry.runtime.objectstore import ObjectStore
 
 
@@ -109,10 +111,14 @@ def get_base_model(store: ObjectStore, name: str, version_id: str = "") -> BaseM
     return _read_manifest(store, key, name, version_id)
 
 
-def list_base_models(store: ObjectStore, name: str | None = None) -> list[BaseModelManifest]:
+def list_base_models(
+    store: ObjectStore, name: str | None = None, *, corrupt: list[CorruptEntry] | None = None
+) -> list[BaseModelManifest]:
     """Every visible version (one with a manifest), of `name` or of all base models.
 
-    Sorted by name, then by `created_at` (oldest first), then by version id.
+    Sorted by name, then by `created_at` (oldest first), then by version id. A manifest that
+    fails its checks raises `CorruptionError`, or, given a `corrupt` list, is appended to it and
+    left out (`foundry.runtime.listing`).
     """
     names = [name] if name is not None else _names(store)
     manifests: list[BaseModelManifest] = []
@@ -122,7 +128,16 @@ def list_base_models(store: ObjectStore, name: str | None = None) -> list[BaseMo
             version_id = version_dir[len(prefix) :].rstrip("/")
             key = manifest_key(model_name, version_id)
             if store.exists(key):
-                manifests.append(_read_manifest(store, key, model_name, version_id))
+                manifest = read_listed(
+                    partial(_read_manifest, store, key, model_name, version_id),
+                    kind="base_model",
+                    name=model_name,
+                    version_id=version_id,
+                    key=key,
+                    corrupt=corrupt,
+                )
+                if manifest is not None:
+                    manifests.append(manifest)
     return sorted(manifests, key=lambda m: (m.name, m.created_at, m.version_id))
 
 

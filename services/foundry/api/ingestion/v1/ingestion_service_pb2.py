@@ -24,71 +24,72 @@ _sym_db = _symbol_database.Default()
 
 from foundry.api.common.v1 import dataset_pb2 as foundry_dot_api_dot_common_dot_v1_dot_dataset__pb2
 from foundry.api.common.v1 import example_pb2 as foundry_dot_api_dot_common_dot_v1_dot_example__pb2
+from foundry.api.common.v1 import listing_pb2 as foundry_dot_api_dot_common_dot_v1_dot_listing__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import retention_pb2 as foundry_dot_api_dot_common_dot_v1_dot_retention__pb2
 from foundry.api.common.v1 import task_pb2 as foundry_dot_api_dot_common_dot_v1_dot_task__pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as foundry_dot_api_dot_ingestion_dot_v1_dot_ingest__recipe__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0foundry/api/ingestion/v1/ingestion_service.proto\x12\x14\x66oundry.ingestion.v1\x1a#foundry/api/common/v1/dataset.proto\x1a#foundry/api/common/v1/example.proto\x1a foundry/api/common/v1/refs.proto\x1a%foundry/api/common/v1/retention.proto\x1a foundry/api/common/v1/task.proto\x1a,foundry/api/ingestion/v1/ingest_recipe.proto\"\x86\x02\n\x0cUploadHeader\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x03 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12/\n\x05\x66iles\x18\x07 \x03(\x0b\x32 .foundry.ingestion.v1.UploadFile\"l\n\nUploadFile\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\'\n\x05split\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\" \n\x0fUploadFileStart\x12\r\n\x05index\x18\x01 \x01(\x05\"\x86\x02\n\rUploadRequest\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".foundry.ingestion.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x33\n\x08\x65xamples\x18\x03 \x01(\x0b\x32\x1f.foundry.common.v1.ExampleBatchH\x00\x12;\n\nfile_start\x18\x04 \x01(\x0b\x32%.foundry.ingestion.v1.UploadFileStartH\x00\x12\x34\n\x06\x63ommit\x18\x05 \x01(\x0b\x32\".foundry.ingestion.v1.UploadCommitH\x00\x42\x06\n\x04part\"\x0e\n\x0cUploadCommit\"\xdf\x01\n\x0cIngestReport\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x02 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x12\n\nbytes_read\x18\x04 \x01(\x03\x12\x13\n\x0bwall_time_s\x18\x05 \x01(\x01\x12\x32\n\x05\x66iles\x18\x06 \x03(\x0b\x32#.foundry.common.v1.SourceFileReport\"\x80\x01\n\x0eUploadResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"-\n\x0eObjectLocation\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\xfe\x01\n\x13ImportObjectRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x34\n\x06object\x18\x03 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocation\x12\x30\n\x06source\x18\x04 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\"\x86\x01\n\x14ImportObjectResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"C\n\x11GetDatasetRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\"\x87\x01\n\x12GetDatasetResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x35\n\x0f\x64\x65leted_parents\x18\x02 \x03(\x0b\x32\x1c.foundry.common.v1.Tombstone\"\xa2\x01\n\x13ListDatasetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12/\n\x04view\x18\x03 \x01(\x0e\x32!.foundry.ingestion.v1.DatasetView\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"l\n\x14ListDatasetsResponse\x12;\n\x10\x64\x61taset_versions\x18\x01 \x03(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa2\x01\n\x13ReadExamplesRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x06splits\x18\x02 \x03(\x0e\x32\x18.foundry.common.v1.Split\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x03\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"h\n\x14ReadExamplesResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nversion_id\x18\x03 \x01(\t\"\xfe\x01\n\x0ePreviewRequest\x12%\n\x04task\x18\x01 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x02 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x32\n\x06recipe\x18\x03 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x12\x36\n\x06object\x18\x05 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocationH\x00\x12\r\n\x05limit\x18\x06 \x01(\x05\x42\x08\n\x06sample\"\xe7\x01\n\x0fPreviewResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.foundry.ingestion.v1.Format\x12\x15\n\rsource_fields\x18\x05 \x03(\t\"l\n\x1b\x44\x65leteDatasetVersionRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x1c\x44\x65leteDatasetVersionResponse\x12/\n\ttombstone\x18\x01 \x01(\x0b\x32\x1c.foundry.common.v1.Tombstone\"\x89\x01\n\x13\x45raseSubjectRequest\x12/\n\x08pii_type\x18\x01 \x01(\x0e\x32\x1d.foundry.ingestion.v1.PiiType\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\tpseudonym\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"S\n\rErasedVersion\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\x12\x18\n\x10\x65xamples_removed\x18\x03 \x01(\x03\"\xf8\x01\n\x14\x45raseSubjectResponse\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x35\n\x08versions\x18\x02 \x03(\x0b\x32#.foundry.ingestion.v1.ErasedVersion\x12\x18\n\x10\x65xamples_removed\x18\x03 \x01(\x03\x12\x18\n\x10versions_scanned\x18\x04 \x01(\x03\x12\x1b\n\x13unreadable_versions\x18\x05 \x03(\t\x12 \n\x18models_trained_on_erased\x18\x06 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x12\x11\n\terased_at\x18\x08 \x01(\t\"H\n\x15\x43ollectGarbageRequest\x12\r\n\x05\x61pply\x18\x01 \x01(\x08\x12\x14\n\x07grace_s\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\n\n\x08_grace_s\"\xc0\x01\n\x16\x43ollectGarbageResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0f\n\x07grace_s\x18\x02 \x01(\x01\x12\x16\n\x0eorphan_objects\x18\x03 \x01(\x03\x12\x14\n\x0corphan_bytes\x18\x04 \x01(\x03\x12\x17\n\x0f\x64\x65leted_objects\x18\x05 \x01(\x03\x12\x15\n\rdeleted_bytes\x18\x06 \x01(\x03\x12\x0c\n\x04keys\x18\x07 \x03(\t\x12\x18\n\x10skipped_datasets\x18\x08 \x03(\t*Z\n\x0b\x44\x61tasetView\x12\x1c\n\x18\x44\x41TASET_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41TASET_VIEW_BASIC\x10\x01\x12\x15\n\x11\x44\x41TASET_VIEW_FULL\x10\x02\x32\xac\x07\n\x10IngestionService\x12U\n\x06Upload\x12#.foundry.ingestion.v1.UploadRequest\x1a$.foundry.ingestion.v1.UploadResponse(\x01\x12\x65\n\x0cImportObject\x12).foundry.ingestion.v1.ImportObjectRequest\x1a*.foundry.ingestion.v1.ImportObjectResponse\x12_\n\nGetDataset\x12\'.foundry.ingestion.v1.GetDatasetRequest\x1a(.foundry.ingestion.v1.GetDatasetResponse\x12\x65\n\x0cListDatasets\x12).foundry.ingestion.v1.ListDatasetsRequest\x1a*.foundry.ingestion.v1.ListDatasetsResponse\x12g\n\x0cReadExamples\x12).foundry.ingestion.v1.ReadExamplesRequest\x1a*.foundry.ingestion.v1.ReadExamplesResponse0\x01\x12V\n\x07Preview\x12$.foundry.ingestion.v1.PreviewRequest\x1a%.foundry.ingestion.v1.PreviewResponse\x12}\n\x14\x44\x65leteDatasetVersion\x12\x31.foundry.ingestion.v1.DeleteDatasetVersionRequest\x1a\x32.foundry.ingestion.v1.DeleteDatasetVersionResponse\x12\x65\n\x0c\x45raseSubject\x12).foundry.ingestion.v1.EraseSubjectRequest\x1a*.foundry.ingestion.v1.EraseSubjectResponse\x12k\n\x0e\x43ollectGarbage\x12+.foundry.ingestion.v1.CollectGarbageRequest\x1a,.foundry.ingestion.v1.CollectGarbageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0foundry/api/ingestion/v1/ingestion_service.proto\x12\x14\x66oundry.ingestion.v1\x1a#foundry/api/common/v1/dataset.proto\x1a#foundry/api/common/v1/example.proto\x1a#foundry/api/common/v1/listing.proto\x1a foundry/api/common/v1/refs.proto\x1a%foundry/api/common/v1/retention.proto\x1a foundry/api/common/v1/task.proto\x1a,foundry/api/ingestion/v1/ingest_recipe.proto\"\x86\x02\n\x0cUploadHeader\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x03 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12/\n\x05\x66iles\x18\x07 \x03(\x0b\x32 .foundry.ingestion.v1.UploadFile\"l\n\nUploadFile\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\'\n\x05split\x18\x02 \x01(\x0e\x32\x18.foundry.common.v1.Split\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\" \n\x0fUploadFileStart\x12\r\n\x05index\x18\x01 \x01(\x05\"\x86\x02\n\rUploadRequest\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".foundry.ingestion.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x33\n\x08\x65xamples\x18\x03 \x01(\x0b\x32\x1f.foundry.common.v1.ExampleBatchH\x00\x12;\n\nfile_start\x18\x04 \x01(\x0b\x32%.foundry.ingestion.v1.UploadFileStartH\x00\x12\x34\n\x06\x63ommit\x18\x05 \x01(\x0b\x32\".foundry.ingestion.v1.UploadCommitH\x00\x42\x06\n\x04part\"\x0e\n\x0cUploadCommit\"\xdf\x01\n\x0cIngestReport\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x02 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x12\n\nbytes_read\x18\x04 \x01(\x03\x12\x13\n\x0bwall_time_s\x18\x05 \x01(\x01\x12\x32\n\x05\x66iles\x18\x06 \x03(\x0b\x32#.foundry.common.v1.SourceFileReport\"\x80\x01\n\x0eUploadResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"-\n\x0eObjectLocation\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\xfe\x01\n\x13ImportObjectRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x34\n\x06object\x18\x03 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocation\x12\x30\n\x06source\x18\x04 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x32\n\x06recipe\x18\x06 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\"\x86\x01\n\x14ImportObjectResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x32\n\x06report\x18\x02 \x01(\x0b\x32\".foundry.ingestion.v1.IngestReport\"C\n\x11GetDatasetRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\"\x87\x01\n\x12GetDatasetResponse\x12:\n\x0f\x64\x61taset_version\x18\x01 \x01(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x35\n\x0f\x64\x65leted_parents\x18\x02 \x03(\x0b\x32\x1c.foundry.common.v1.Tombstone\"\xa2\x01\n\x13ListDatasetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12/\n\x04view\x18\x03 \x01(\x0e\x32!.foundry.ingestion.v1.DatasetView\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\x9e\x01\n\x14ListDatasetsResponse\x12;\n\x10\x64\x61taset_versions\x18\x01 \x03(\x0b\x32!.foundry.common.v1.DatasetVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry\"\xa2\x01\n\x13ReadExamplesRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12(\n\x06splits\x18\x02 \x03(\x0e\x32\x18.foundry.common.v1.Split\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x03\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"h\n\x14ReadExamplesResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x12\n\nversion_id\x18\x03 \x01(\t\"\xfe\x01\n\x0ePreviewRequest\x12%\n\x04task\x18\x01 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x30\n\x06source\x18\x02 \x01(\x0b\x32 .foundry.ingestion.v1.SourceSpec\x12\x32\n\x06recipe\x18\x03 \x01(\x0b\x32\".foundry.ingestion.v1.IngestRecipe\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x12\x36\n\x06object\x18\x05 \x01(\x0b\x32$.foundry.ingestion.v1.ObjectLocationH\x00\x12\r\n\x05limit\x18\x06 \x01(\x05\x42\x08\n\x06sample\"\xe7\x01\n\x0fPreviewResponse\x12,\n\x08\x65xamples\x18\x01 \x03(\x0b\x32\x1a.foundry.common.v1.Example\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.foundry.common.v1.StepReport\x12\x33\n\nviolations\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.RowViolation\x12,\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1c.foundry.ingestion.v1.Format\x12\x15\n\rsource_fields\x18\x05 \x03(\t\"l\n\x1b\x44\x65leteDatasetVersionRequest\x12.\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1d.foundry.common.v1.DatasetRef\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x1c\x44\x65leteDatasetVersionResponse\x12/\n\ttombstone\x18\x01 \x01(\x0b\x32\x1c.foundry.common.v1.Tombstone\"\x89\x01\n\x13\x45raseSubjectRequest\x12/\n\x08pii_type\x18\x01 \x01(\x0e\x32\x1d.foundry.ingestion.v1.PiiType\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\tpseudonym\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"S\n\rErasedVersion\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\x12\x18\n\x10\x65xamples_removed\x18\x03 \x01(\x03\"\xf8\x01\n\x14\x45raseSubjectResponse\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x35\n\x08versions\x18\x02 \x03(\x0b\x32#.foundry.ingestion.v1.ErasedVersion\x12\x18\n\x10\x65xamples_removed\x18\x03 \x01(\x03\x12\x18\n\x10versions_scanned\x18\x04 \x01(\x03\x12\x1b\n\x13unreadable_versions\x18\x05 \x03(\t\x12 \n\x18models_trained_on_erased\x18\x06 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x12\x11\n\terased_at\x18\x08 \x01(\t\"H\n\x15\x43ollectGarbageRequest\x12\r\n\x05\x61pply\x18\x01 \x01(\x08\x12\x14\n\x07grace_s\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\n\n\x08_grace_s\"\xc0\x01\n\x16\x43ollectGarbageResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0f\n\x07grace_s\x18\x02 \x01(\x01\x12\x16\n\x0eorphan_objects\x18\x03 \x01(\x03\x12\x14\n\x0corphan_bytes\x18\x04 \x01(\x03\x12\x17\n\x0f\x64\x65leted_objects\x18\x05 \x01(\x03\x12\x15\n\rdeleted_bytes\x18\x06 \x01(\x03\x12\x0c\n\x04keys\x18\x07 \x03(\t\x12\x18\n\x10skipped_datasets\x18\x08 \x03(\t*Z\n\x0b\x44\x61tasetView\x12\x1c\n\x18\x44\x41TASET_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41TASET_VIEW_BASIC\x10\x01\x12\x15\n\x11\x44\x41TASET_VIEW_FULL\x10\x02\x32\xac\x07\n\x10IngestionService\x12U\n\x06Upload\x12#.foundry.ingestion.v1.UploadRequest\x1a$.foundry.ingestion.v1.UploadResponse(\x01\x12\x65\n\x0cImportObject\x12).foundry.ingestion.v1.ImportObjectRequest\x1a*.foundry.ingestion.v1.ImportObjectResponse\x12_\n\nGetDataset\x12\'.foundry.ingestion.v1.GetDatasetRequest\x1a(.foundry.ingestion.v1.GetDatasetResponse\x12\x65\n\x0cListDatasets\x12).foundry.ingestion.v1.ListDatasetsRequest\x1a*.foundry.ingestion.v1.ListDatasetsResponse\x12g\n\x0cReadExamples\x12).foundry.ingestion.v1.ReadExamplesRequest\x1a*.foundry.ingestion.v1.ReadExamplesResponse0\x01\x12V\n\x07Preview\x12$.foundry.ingestion.v1.PreviewRequest\x1a%.foundry.ingestion.v1.PreviewResponse\x12}\n\x14\x44\x65leteDatasetVersion\x12\x31.foundry.ingestion.v1.DeleteDatasetVersionRequest\x1a\x32.foundry.ingestion.v1.DeleteDatasetVersionResponse\x12\x65\n\x0c\x45raseSubject\x12).foundry.ingestion.v1.EraseSubjectRequest\x1a*.foundry.ingestion.v1.EraseSubjectResponse\x12k\n\x0e\x43ollectGarbage\x12+.foundry.ingestion.v1.CollectGarbageRequest\x1a,.foundry.ingestion.v1.CollectGarbageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foundry.api.ingestion.v1.ingestion_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATASETVIEW']._serialized_start=3969
-  _globals['_DATASETVIEW']._serialized_end=4059
-  _globals['_UPLOADHEADER']._serialized_start=302
-  _globals['_UPLOADHEADER']._serialized_end=564
-  _globals['_UPLOADFILE']._serialized_start=566
-  _globals['_UPLOADFILE']._serialized_end=674
-  _globals['_UPLOADFILESTART']._serialized_start=676
-  _globals['_UPLOADFILESTART']._serialized_end=708
-  _globals['_UPLOADREQUEST']._serialized_start=711
-  _globals['_UPLOADREQUEST']._serialized_end=973
-  _globals['_UPLOADCOMMIT']._serialized_start=975
-  _globals['_UPLOADCOMMIT']._serialized_end=989
-  _globals['_INGESTREPORT']._serialized_start=992
-  _globals['_INGESTREPORT']._serialized_end=1215
-  _globals['_UPLOADRESPONSE']._serialized_start=1218
-  _globals['_UPLOADRESPONSE']._serialized_end=1346
-  _globals['_OBJECTLOCATION']._serialized_start=1348
-  _globals['_OBJECTLOCATION']._serialized_end=1393
-  _globals['_IMPORTOBJECTREQUEST']._serialized_start=1396
-  _globals['_IMPORTOBJECTREQUEST']._serialized_end=1650
-  _globals['_IMPORTOBJECTRESPONSE']._serialized_start=1653
-  _globals['_IMPORTOBJECTRESPONSE']._serialized_end=1787
-  _globals['_GETDATASETREQUEST']._serialized_start=1789
-  _globals['_GETDATASETREQUEST']._serialized_end=1856
-  _globals['_GETDATASETRESPONSE']._serialized_start=1859
-  _globals['_GETDATASETRESPONSE']._serialized_end=1994
-  _globals['_LISTDATASETSREQUEST']._serialized_start=1997
-  _globals['_LISTDATASETSREQUEST']._serialized_end=2159
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=2161
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=2269
-  _globals['_READEXAMPLESREQUEST']._serialized_start=2272
-  _globals['_READEXAMPLESREQUEST']._serialized_end=2434
-  _globals['_READEXAMPLESRESPONSE']._serialized_start=2436
-  _globals['_READEXAMPLESRESPONSE']._serialized_end=2540
-  _globals['_PREVIEWREQUEST']._serialized_start=2543
-  _globals['_PREVIEWREQUEST']._serialized_end=2797
-  _globals['_PREVIEWRESPONSE']._serialized_start=2800
-  _globals['_PREVIEWRESPONSE']._serialized_end=3031
-  _globals['_DELETEDATASETVERSIONREQUEST']._serialized_start=3033
-  _globals['_DELETEDATASETVERSIONREQUEST']._serialized_end=3141
-  _globals['_DELETEDATASETVERSIONRESPONSE']._serialized_start=3143
-  _globals['_DELETEDATASETVERSIONRESPONSE']._serialized_end=3222
-  _globals['_ERASESUBJECTREQUEST']._serialized_start=3225
-  _globals['_ERASESUBJECTREQUEST']._serialized_end=3362
-  _globals['_ERASEDVERSION']._serialized_start=3364
-  _globals['_ERASEDVERSION']._serialized_end=3447
-  _globals['_ERASESUBJECTRESPONSE']._serialized_start=3450
-  _globals['_ERASESUBJECTRESPONSE']._serialized_end=3698
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=3700
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=3772
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=3775
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=3967
-  _globals['_INGESTIONSERVICE']._serialized_start=4062
-  _globals['_INGESTIONSERVICE']._serialized_end=5002
+  _globals['_DATASETVIEW']._serialized_start=4057
+  _globals['_DATASETVIEW']._serialized_end=4147
+  _globals['_UPLOADHEADER']._serialized_start=339
+  _globals['_UPLOADHEADER']._serialized_end=601
+  _globals['_UPLOADFILE']._serialized_start=603
+  _globals['_UPLOADFILE']._serialized_end=711
+  _globals['_UPLOADFILESTART']._serialized_start=713
+  _globals['_UPLOADFILESTART']._serialized_end=745
+  _globals['_UPLOADREQUEST']._serialized_start=748
+  _globals['_UPLOADREQUEST']._serialized_end=1010
+  _globals['_UPLOADCOMMIT']._serialized_start=1012
+  _globals['_UPLOADCOMMIT']._serialized_end=1026
+  _globals['_INGESTREPORT']._serialized_start=1029
+  _globals['_INGESTREPORT']._serialized_end=1252
+  _globals['_UPLOADRESPONSE']._serialized_start=1255
+  _globals['_UPLOADRESPONSE']._serialized_end=1383
+  _globals['_OBJECTLOCATION']._serialized_start=1385
+  _globals['_OBJECTLOCATION']._serialized_end=1430
+  _globals['_IMPORTOBJECTREQUEST']._serialized_start=1433
+  _globals['_IMPORTOBJECTREQUEST']._serialized_end=1687
+  _globals['_IMPORTOBJECTRESPONSE']._serialized_start=1690
+  _globals['_IMPORTOBJECTRESPONSE']._serialized_end=1824
+  _globals['_GETDATASETREQUEST']._serialized_start=1826
+  _globals['_GETDATASETREQUEST']._serialized_end=1893
+  _globals['_GETDATASETRESPONSE']._serialized_start=1896
+  _globals['_GETDATASETRESPONSE']._serialized_end=2031
+  _globals['_LISTDATASETSREQUEST']._serialized_start=2034
+  _globals['_LISTDATASETSREQUEST']._serialized_end=2196
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=2199
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=2357
+  _globals['_READEXAMPLESREQUEST']._serialized_start=2360
+  _globals['_READEXAMPLESREQUEST']._serialized_end=2522
+  _globals['_READEXAMPLESRESPONSE']._serialized_start=2524
+  _globals['_READEXAMPLESRESPONSE']._serialized_end=2628
+  _globals['_PREVIEWREQUEST']._serialized_start=2631
+  _globals['_PREVIEWREQUEST']._serialized_end=2885
+  _globals['_PREVIEWRESPONSE']._serialized_start=2888
+  _globals['_PREVIEWRESPONSE']._serialized_end=3119
+  _globals['_DELETEDATASETVERSIONREQUEST']._serialized_start=3121
+  _globals['_DELETEDATASETVERSIONREQUEST']._serialized_end=3229
+  _globals['_DELETEDATASETVERSIONRESPONSE']._serialized_start=3231
+  _globals['_DELETEDATASETVERSIONRESPONSE']._serialized_end=3310
+  _globals['_ERASESUBJECTREQUEST']._serialized_start=3313
+  _globals['_ERASESUBJECTREQUEST']._serialized_end=3450
+  _globals['_ERASEDVERSION']._serialized_start=3452
+  _globals['_ERASEDVERSION']._serialized_end=3535
+  _globals['_ERASESUBJECTRESPONSE']._serialized_start=3538
+  _globals['_ERASESUBJECTRESPONSE']._serialized_end=3786
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=3788
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=3860
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=3863
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=4055
+  _globals['_INGESTIONSERVICE']._serialized_start=4150
+  _globals['_INGESTIONSERVICE']._serialized_end=5090
 # @@protoc_insertion_point(module_scope)

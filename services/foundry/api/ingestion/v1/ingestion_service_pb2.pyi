@@ -6,6 +6,7 @@ IngestionService: from raw files to clean, de-duplicated, leakage-free, versione
 from collections import abc as _abc
 from foundry.api.common.v1 import dataset_pb2 as _dataset_pb2
 from foundry.api.common.v1 import example_pb2 as _example_pb2
+from foundry.api.common.v1 import listing_pb2 as _listing_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
 from foundry.api.common.v1 import retention_pb2 as _retention_pb2
 from foundry.api.common.v1 import task_pb2 as _task_pb2
@@ -536,21 +537,29 @@ class ListDatasetsResponse(_message.Message):
 
     DATASET_VERSIONS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CORRUPT_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty on the last page."""
     @_builtins.property
     def dataset_versions(self) -> _containers.RepeatedCompositeFieldContainer[_dataset_pb2.DatasetVersion]:
         """The versions."""
 
+    @_builtins.property
+    def corrupt(self) -> _containers.RepeatedCompositeFieldContainer[_listing_pb2.CorruptEntry]:
+        """Versions of the listed datasets whose manifest is corrupt or missing: left out of
+        dataset_versions, named here (on the first page only).
+        """
+
     def __init__(
         self,
         *,
         dataset_versions: _abc.Iterable[_dataset_pb2.DatasetVersion] | None = ...,
         next_page_token: _builtins.str = ...,
+        corrupt: _abc.Iterable[_listing_pb2.CorruptEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_versions", b"dataset_versions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrupt", b"corrupt", "dataset_versions", b"dataset_versions", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

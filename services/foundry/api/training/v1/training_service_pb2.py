@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from foundry.api.common.v1 import job_pb2 as foundry_dot_api_dot_common_dot_v1_dot_job__pb2
+from foundry.api.common.v1 import listing_pb2 as foundry_dot_api_dot_common_dot_v1_dot_listing__pb2
 from foundry.api.common.v1 import model_pb2 as foundry_dot_api_dot_common_dot_v1_dot_model__pb2
 from foundry.api.common.v1 import refs_pb2 as foundry_dot_api_dot_common_dot_v1_dot_refs__pb2
 from foundry.api.common.v1 import retention_pb2 as foundry_dot_api_dot_common_dot_v1_dot_retention__pb2
@@ -32,59 +33,59 @@ from foundry.api.training.v1 import base_model_pb2 as foundry_dot_api_dot_traini
 from foundry.api.training.v1 import job_pb2 as foundry_dot_api_dot_training_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.foundry/api/training/v1/training_service.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a!foundry/api/common/v1/model.proto\x1a foundry/api/common/v1/refs.proto\x1a%foundry/api/common/v1/retention.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a(foundry/api/training/v1/base_model.proto\x1a!foundry/api/training/v1/job.proto\"g\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"K\n\x11SubmitJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"C\n\x10WatchJobResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"y\n\x0fListJobsRequest\x12+\n\x06states\x18\x01 \x03(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.foundry.training.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetModelRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\"J\n\x10GetModelResponse\x12\x36\n\rmodel_version\x18\x01 \x01(\x0b\x32\x1f.foundry.common.v1.ModelVersion\"\x89\x01\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x18\n\x10include_rejected\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x12ListModelsResponse\x12\x37\n\x0emodel_versions\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"B\n\x0eImportFileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"i\n\x15ImportBaseModelHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x32\n\x05\x66iles\x18\x03 \x03(\x0b\x32#.foundry.training.v1.ImportFileInfo\"7\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x8f\x01\n\x16ImportBaseModelRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.foundry.training.v1.ImportBaseModelHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.foundry.training.v1.FileChunkH\x00\x42\x06\n\x04part\"^\n\x17ImportBaseModelResponse\x12\x32\n\nbase_model\x18\x01 \x01(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"L\n\x15ListBaseModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"f\n\x16ListBaseModelsResponse\x12\x33\n\x0b\x62\x61se_models\x18\x01 \x03(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"f\n\x19\x44\x65leteModelVersionRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"M\n\x1a\x44\x65leteModelVersionResponse\x12/\n\ttombstone\x18\x01 \x01(\x0b\x32\x1c.foundry.common.v1.Tombstone2\xda\x07\n\x0fTrainingService\x12Z\n\tSubmitJob\x12%.foundry.training.v1.SubmitJobRequest\x1a&.foundry.training.v1.SubmitJobResponse\x12Q\n\x06GetJob\x12\".foundry.training.v1.GetJobRequest\x1a#.foundry.training.v1.GetJobResponse\x12Y\n\x08WatchJob\x12$.foundry.training.v1.WatchJobRequest\x1a%.foundry.training.v1.WatchJobResponse0\x01\x12Z\n\tCancelJob\x12%.foundry.training.v1.CancelJobRequest\x1a&.foundry.training.v1.CancelJobResponse\x12W\n\x08ListJobs\x12$.foundry.training.v1.ListJobsRequest\x1a%.foundry.training.v1.ListJobsResponse\x12W\n\x08GetModel\x12$.foundry.training.v1.GetModelRequest\x1a%.foundry.training.v1.GetModelResponse\x12]\n\nListModels\x12&.foundry.training.v1.ListModelsRequest\x1a\'.foundry.training.v1.ListModelsResponse\x12n\n\x0fImportBaseModel\x12+.foundry.training.v1.ImportBaseModelRequest\x1a,.foundry.training.v1.ImportBaseModelResponse(\x01\x12i\n\x0eListBaseModels\x12*.foundry.training.v1.ListBaseModelsRequest\x1a+.foundry.training.v1.ListBaseModelsResponse\x12u\n\x12\x44\x65leteModelVersion\x12..foundry.training.v1.DeleteModelVersionRequest\x1a/.foundry.training.v1.DeleteModelVersionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.foundry/api/training/v1/training_service.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a#foundry/api/common/v1/listing.proto\x1a!foundry/api/common/v1/model.proto\x1a foundry/api/common/v1/refs.proto\x1a%foundry/api/common/v1/retention.proto\x1a foundry/api/common/v1/task.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a(foundry/api/training/v1/base_model.proto\x1a!foundry/api/training/v1/job.proto\"g\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"K\n\x11SubmitJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"C\n\x10WatchJobResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x18.foundry.training.v1.Job\"y\n\x0fListJobsRequest\x12+\n\x06states\x18\x01 \x03(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"S\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.foundry.training.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetModelRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\"J\n\x10GetModelResponse\x12\x36\n\rmodel_version\x18\x01 \x01(\x0b\x32\x1f.foundry.common.v1.ModelVersion\"\x89\x01\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04task\x18\x02 \x01(\x0e\x32\x17.foundry.common.v1.Task\x12\x18\n\x10include_rejected\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\x98\x01\n\x12ListModelsResponse\x12\x37\n\x0emodel_versions\x18\x01 \x03(\x0b\x32\x1f.foundry.common.v1.ModelVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry\"B\n\x0eImportFileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"i\n\x15ImportBaseModelHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x32\n\x05\x66iles\x18\x03 \x03(\x0b\x32#.foundry.training.v1.ImportFileInfo\"7\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x8f\x01\n\x16ImportBaseModelRequest\x12<\n\x06header\x18\x01 \x01(\x0b\x32*.foundry.training.v1.ImportBaseModelHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.foundry.training.v1.FileChunkH\x00\x42\x06\n\x04part\"^\n\x17ImportBaseModelResponse\x12\x32\n\nbase_model\x18\x01 \x01(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"L\n\x15ListBaseModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x98\x01\n\x16ListBaseModelsResponse\x12\x33\n\x0b\x62\x61se_models\x18\x01 \x03(\x0b\x32\x1e.foundry.training.v1.BaseModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x30\n\x07\x63orrupt\x18\x03 \x03(\x0b\x32\x1f.foundry.common.v1.CorruptEntry\"f\n\x19\x44\x65leteModelVersionRequest\x12*\n\x05model\x18\x01 \x01(\x0b\x32\x1b.foundry.common.v1.ModelRef\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"M\n\x1a\x44\x65leteModelVersionResponse\x12/\n\ttombstone\x18\x01 \x01(\x0b\x32\x1c.foundry.common.v1.Tombstone2\xda\x07\n\x0fTrainingService\x12Z\n\tSubmitJob\x12%.foundry.training.v1.SubmitJobRequest\x1a&.foundry.training.v1.SubmitJobResponse\x12Q\n\x06GetJob\x12\".foundry.training.v1.GetJobRequest\x1a#.foundry.training.v1.GetJobResponse\x12Y\n\x08WatchJob\x12$.foundry.training.v1.WatchJobRequest\x1a%.foundry.training.v1.WatchJobResponse0\x01\x12Z\n\tCancelJob\x12%.foundry.training.v1.CancelJobRequest\x1a&.foundry.training.v1.CancelJobResponse\x12W\n\x08ListJobs\x12$.foundry.training.v1.ListJobsRequest\x1a%.foundry.training.v1.ListJobsResponse\x12W\n\x08GetModel\x12$.foundry.training.v1.GetModelRequest\x1a%.foundry.training.v1.GetModelResponse\x12]\n\nListModels\x12&.foundry.training.v1.ListModelsRequest\x1a\'.foundry.training.v1.ListModelsResponse\x12n\n\x0fImportBaseModel\x12+.foundry.training.v1.ImportBaseModelRequest\x1a,.foundry.training.v1.ImportBaseModelResponse(\x01\x12i\n\x0eListBaseModels\x12*.foundry.training.v1.ListBaseModelsRequest\x1a+.foundry.training.v1.ListBaseModelsResponse\x12u\n\x12\x44\x65leteModelVersion\x12..foundry.training.v1.DeleteModelVersionRequest\x1a/.foundry.training.v1.DeleteModelVersionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foundry.api.training.v1.training_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITJOBREQUEST']._serialized_start=366
-  _globals['_SUBMITJOBREQUEST']._serialized_end=469
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=471
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=546
-  _globals['_GETJOBREQUEST']._serialized_start=548
-  _globals['_GETJOBREQUEST']._serialized_end=579
-  _globals['_GETJOBRESPONSE']._serialized_start=581
-  _globals['_GETJOBRESPONSE']._serialized_end=636
-  _globals['_WATCHJOBREQUEST']._serialized_start=638
-  _globals['_WATCHJOBREQUEST']._serialized_end=690
-  _globals['_WATCHJOBRESPONSE']._serialized_start=692
-  _globals['_WATCHJOBRESPONSE']._serialized_end=759
-  _globals['_CANCELJOBREQUEST']._serialized_start=761
-  _globals['_CANCELJOBREQUEST']._serialized_end=811
-  _globals['_CANCELJOBRESPONSE']._serialized_start=813
-  _globals['_CANCELJOBRESPONSE']._serialized_end=871
-  _globals['_LISTJOBSREQUEST']._serialized_start=873
-  _globals['_LISTJOBSREQUEST']._serialized_end=994
-  _globals['_LISTJOBSRESPONSE']._serialized_start=996
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1079
-  _globals['_GETMODELREQUEST']._serialized_start=1081
-  _globals['_GETMODELREQUEST']._serialized_end=1142
-  _globals['_GETMODELRESPONSE']._serialized_start=1144
-  _globals['_GETMODELRESPONSE']._serialized_end=1218
-  _globals['_LISTMODELSREQUEST']._serialized_start=1221
-  _globals['_LISTMODELSREQUEST']._serialized_end=1358
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1360
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1462
-  _globals['_IMPORTFILEINFO']._serialized_start=1464
-  _globals['_IMPORTFILEINFO']._serialized_end=1530
-  _globals['_IMPORTBASEMODELHEADER']._serialized_start=1532
-  _globals['_IMPORTBASEMODELHEADER']._serialized_end=1637
-  _globals['_FILECHUNK']._serialized_start=1639
-  _globals['_FILECHUNK']._serialized_end=1694
-  _globals['_IMPORTBASEMODELREQUEST']._serialized_start=1697
-  _globals['_IMPORTBASEMODELREQUEST']._serialized_end=1840
-  _globals['_IMPORTBASEMODELRESPONSE']._serialized_start=1842
-  _globals['_IMPORTBASEMODELRESPONSE']._serialized_end=1936
-  _globals['_LISTBASEMODELSREQUEST']._serialized_start=1938
-  _globals['_LISTBASEMODELSREQUEST']._serialized_end=2014
-  _globals['_LISTBASEMODELSRESPONSE']._serialized_start=2016
-  _globals['_LISTBASEMODELSRESPONSE']._serialized_end=2118
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2120
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2222
-  _globals['_DELETEMODELVERSIONRESPONSE']._serialized_start=2224
-  _globals['_DELETEMODELVERSIONRESPONSE']._serialized_end=2301
-  _globals['_TRAININGSERVICE']._serialized_start=2304
-  _globals['_TRAININGSERVICE']._serialized_end=3290
+  _globals['_SUBMITJOBREQUEST']._serialized_start=403
+  _globals['_SUBMITJOBREQUEST']._serialized_end=506
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=508
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=583
+  _globals['_GETJOBREQUEST']._serialized_start=585
+  _globals['_GETJOBREQUEST']._serialized_end=616
+  _globals['_GETJOBRESPONSE']._serialized_start=618
+  _globals['_GETJOBRESPONSE']._serialized_end=673
+  _globals['_WATCHJOBREQUEST']._serialized_start=675
+  _globals['_WATCHJOBREQUEST']._serialized_end=727
+  _globals['_WATCHJOBRESPONSE']._serialized_start=729
+  _globals['_WATCHJOBRESPONSE']._serialized_end=796
+  _globals['_CANCELJOBREQUEST']._serialized_start=798
+  _globals['_CANCELJOBREQUEST']._serialized_end=848
+  _globals['_CANCELJOBRESPONSE']._serialized_start=850
+  _globals['_CANCELJOBRESPONSE']._serialized_end=908
+  _globals['_LISTJOBSREQUEST']._serialized_start=910
+  _globals['_LISTJOBSREQUEST']._serialized_end=1031
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1033
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1116
+  _globals['_GETMODELREQUEST']._serialized_start=1118
+  _globals['_GETMODELREQUEST']._serialized_end=1179
+  _globals['_GETMODELRESPONSE']._serialized_start=1181
+  _globals['_GETMODELRESPONSE']._serialized_end=1255
+  _globals['_LISTMODELSREQUEST']._serialized_start=1258
+  _globals['_LISTMODELSREQUEST']._serialized_end=1395
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1398
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1550
+  _globals['_IMPORTFILEINFO']._serialized_start=1552
+  _globals['_IMPORTFILEINFO']._serialized_end=1618
+  _globals['_IMPORTBASEMODELHEADER']._serialized_start=1620
+  _globals['_IMPORTBASEMODELHEADER']._serialized_end=1725
+  _globals['_FILECHUNK']._serialized_start=1727
+  _globals['_FILECHUNK']._serialized_end=1782
+  _globals['_IMPORTBASEMODELREQUEST']._serialized_start=1785
+  _globals['_IMPORTBASEMODELREQUEST']._serialized_end=1928
+  _globals['_IMPORTBASEMODELRESPONSE']._serialized_start=1930
+  _globals['_IMPORTBASEMODELRESPONSE']._serialized_end=2024
+  _globals['_LISTBASEMODELSREQUEST']._serialized_start=2026
+  _globals['_LISTBASEMODELSREQUEST']._serialized_end=2102
+  _globals['_LISTBASEMODELSRESPONSE']._serialized_start=2105
+  _globals['_LISTBASEMODELSRESPONSE']._serialized_end=2257
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=2259
+  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=2361
+  _globals['_DELETEMODELVERSIONRESPONSE']._serialized_start=2363
+  _globals['_DELETEMODELVERSIONRESPONSE']._serialized_end=2440
+  _globals['_TRAININGSERVICE']._serialized_start=2443
+  _globals['_TRAININGSERVICE']._serialized_end=3429
 # @@protoc_insertion_point(module_scope)

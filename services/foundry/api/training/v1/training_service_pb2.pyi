@@ -7,6 +7,7 @@ with ONNX export and a parity gate, and the model versions they produce.
 
 from collections import abc as _abc
 from foundry.api.common.v1 import job_pb2 as _job_pb2_1
+from foundry.api.common.v1 import listing_pb2 as _listing_pb2
 from foundry.api.common.v1 import model_pb2 as _model_pb2
 from foundry.api.common.v1 import refs_pb2 as _refs_pb2
 from foundry.api.common.v1 import retention_pb2 as _retention_pb2
@@ -404,21 +405,29 @@ class ListModelsResponse(_message.Message):
 
     MODEL_VERSIONS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CORRUPT_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty on the last page."""
     @_builtins.property
     def model_versions(self) -> _containers.RepeatedCompositeFieldContainer[_model_pb2.ModelVersion]:
         """The manifests."""
 
+    @_builtins.property
+    def corrupt(self) -> _containers.RepeatedCompositeFieldContainer[_listing_pb2.CorruptEntry]:
+        """Model versions whose manifest is corrupt: left out of model_versions, named here (on the
+        first page only; whether they were promoted cannot be read).
+        """
+
     def __init__(
         self,
         *,
         model_versions: _abc.Iterable[_model_pb2.ModelVersion] | None = ...,
         next_page_token: _builtins.str = ...,
+        corrupt: _abc.Iterable[_listing_pb2.CorruptEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_versions", b"model_versions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrupt", b"corrupt", "model_versions", b"model_versions", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -621,21 +630,29 @@ class ListBaseModelsResponse(_message.Message):
 
     BASE_MODELS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CORRUPT_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token of the next page; empty on the last page."""
     @_builtins.property
     def base_models(self) -> _containers.RepeatedCompositeFieldContainer[_base_model_pb2.BaseModel]:
         """The base models."""
 
+    @_builtins.property
+    def corrupt(self) -> _containers.RepeatedCompositeFieldContainer[_listing_pb2.CorruptEntry]:
+        """Base-model versions whose manifest is corrupt: left out of base_models, named here (on the
+        first page only).
+        """
+
     def __init__(
         self,
         *,
         base_models: _abc.Iterable[_base_model_pb2.BaseModel] | None = ...,
         next_page_token: _builtins.str = ...,
+        corrupt: _abc.Iterable[_listing_pb2.CorruptEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_models", b"base_models", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_models", b"base_models", "corrupt", b"corrupt", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
