@@ -211,6 +211,11 @@ def model_version_to_pb(version: ModelVersion) -> model_pb2.ModelVersion:
                 entry.values.update(
                     {str(k): float(v) for k, v in values.items() if isinstance(v, int | float)}
                 )
+            _per_label(entry.per_label, version.metrics.get("per_type"), name)
+            _per_label(entry.per_label_strict, version.metrics.get("per_type_strict"), name)
+            decoding = version.metrics.get("decoding", {})
+            if isinstance(decoding, dict) and isinstance(decoding.get(name), dict):
+                entry.decoding = " ".join(f"{k}={str(v).lower()}" for k, v in decoding[name].items())
     if version.parity is not None:
         message.parity.CopyFrom(parity_to_pb(version.parity))
     if version.normalization is not None:
@@ -226,6 +231,22 @@ def model_version_to_pb(version: ModelVersion) -> model_pb2.ModelVersion:
         added.ref.media_type = artifact.media_type
     _timestamp(message.created_at, version.created_at)
     return message
+
+
+def _per_label(out: Any, per_split: Any, split: str) -> None:
+    """Add the `ClassMetrics` of `per_split[split]` (label → {precision, recall, f1, support})."""
+    scores = per_split.get(split) if isinstance(per_split, dict) else None
+    if not isinstance(scores, dict):
+        return
+    for label, values in scores.items():
+        if isinstance(values, dict):
+            out.add(
+                label=str(label),
+                precision=float(values.get("precision", 0.0)),
+                recall=float(values.get("recall", 0.0)),
+                f1=float(values.get("f1", 0.0)),
+                support=int(values.get("support", 0)),
+            )
 
 
 def parity_to_pb(parity: dict[str, Any]) -> model_pb2.ParityReport:
