@@ -111,9 +111,10 @@ class TagCodes:
     types: tuple[str, ...]
 
     @classmethod
-    def of(cls, tags: Sequence[str]) -> TagCodes:
-        """Parse tags the way seqeval does: first character the prefix, the rest (stripped of
-        '-') the type, '_' when empty. `InvalidArgumentError` unless the prefix is B, I or O."""
+    def of(cls, tags: Sequence[str], mode: F1Mode = F1Mode.STRICT) -> TagCodes:
+        """Parse tags the way seqeval does in `mode`: first character the prefix, the rest the
+        type ('_' when empty): strict strips '-' around it, default mode drops what precedes the
+        first '-'. `InvalidArgumentError` unless the prefix is B, I or O."""
         prefixes: list[int] = []
         type_names: list[str] = []
         for tag in tags:
@@ -124,7 +125,8 @@ class TagCodes:
                     reason="INVALID_TAG",
                 )
             prefixes.append(prefix)
-            type_names.append(tag[1:].strip("-") or "_")
+            rest = tag[1:]
+            type_names.append((rest.strip("-") if mode is F1Mode.STRICT else rest.split("-", 1)[-1]) or "_")
         types = tuple(sorted({name for name, p in zip(type_names, prefixes, strict=True) if p != _O}))
         index = {name: i for i, name in enumerate(types)}
         codes = [index[n] if p != _O else -1 for n, p in zip(type_names, prefixes, strict=True)]
@@ -173,7 +175,7 @@ def entity_metrics_from_codes(
                 f"{name} tag indices must be in [0, {len(tags)}) (unlabeled words cannot be scored)",
                 reason="INVALID_TAG_INDEX",
             )
-    codes = TagCodes.of(tags)
+    codes = TagCodes.of(tags, mode)
     n, num_types = true_ids.size, len(codes.types)
     starts = bounds[:-1]
     spans = {
