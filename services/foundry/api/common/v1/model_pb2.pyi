@@ -183,7 +183,7 @@ class SplitMetrics(_message.Message):
     """Examples evaluated."""
     decoding: _builtins.str
     """How the predictions scored were decoded (token classification), e.g.
-    "aggregation=first bio_repair=true": what Predict does by default.
+    "aggregation=first as_served=true bio_repair=true": what Predict does by default.
     """
     @_builtins.property
     def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
