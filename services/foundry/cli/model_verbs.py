@@ -10,10 +10,12 @@ import typer
 from foundry.api.common.v1 import listing_pb2
 from foundry.cli import generate as generate_mod
 from foundry.cli import infer as infer_mod
+from foundry.cli import model_pull as pull_mod
 from foundry.cli import train as train_mod
 from foundry.cli.console import console, reports_errors
 from foundry.cli.corrupt import print_listing
 from foundry.cli.stack import load_settings
+from foundry.runtime.objectstore import ObjectStore
 
 models_app = typer.Typer(help="Model versions made by the training service.", no_args_is_help=True)
 base_models_app = typer.Typer(help="Base models training starts from.", no_args_is_help=True)
@@ -85,13 +87,34 @@ def models_ls(
 def models_show(
     ref: str = typer.Argument(..., help="NAME (latest promoted) or NAME@VERSION_ID"),
     as_json: bool = typer.Option(False, "--json", help="print the whole ModelVersion as JSON"),
+    strict: bool = typer.Option(False, "--strict", help="also the per-type table in strict IOB2 mode"),
 ) -> None:
-    """A model version: metrics, labels, artifacts."""
+    """A model version: metrics (both F1 modes, per type / class), labels, artifacts."""
     version = train_mod.get_model(load_settings(), ref)
     if as_json:
         console.print_json(train_mod.dump_json(version))
         return
-    train_mod.show_model(console, version)
+    train_mod.show_model(console, version, strict_per_label=strict)
+
+
+@models_app.command("pull")
+@reports_errors
+def models_pull(
+    ref: str = typer.Argument(..., help="NAME (latest promoted) or NAME@VERSION_ID"),
+    folder: Path = typer.Argument(..., help="where the artifacts go (created if missing)"),
+    kind: list[str] = typer.Option(
+        [],
+        "--kind",
+        help="only these artifact kinds (repeatable): checkpoint, onnx_fp32, metrics_report, ...",
+    ),
+) -> None:
+    """Download a version's artifacts (checkpoint, ONNX, metrics, curves, ...), sha256-verified."""
+    settings = load_settings()
+    version = train_mod.get_model(settings, ref)
+    pulled = pull_mod.pull(ObjectStore.from_settings(settings), console, version, folder, kind)
+    for item in pulled:
+        console.print(f"{item.path}  {item.kind}  {item.size_bytes:,} bytes  sha256 {item.sha256[:12]} ok")
+    console.print(f"{len(pulled)} artifact(s) of {version.name}@{version.version_id[:12]} in {folder}")
 
 
 @models_app.command("load")

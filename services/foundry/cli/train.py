@@ -34,6 +34,7 @@ from foundry.api.common.v1 import (
 from foundry.api.training.v1 import base_model_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
+from foundry.cli import model_views
 from foundry.cli.ingest import parse_task
 from foundry.client.training import TrainingClient
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -217,22 +218,11 @@ def models_table(versions: Sequence[model_pb2.ModelVersion]) -> Table:
     return table
 
 
-def show_model(console: Console, version: model_pb2.ModelVersion) -> None:
+def show_model(console: Console, version: model_pb2.ModelVersion, *, strict_per_label: bool = False) -> None:
     console.print(models_table([version]))
     console.print(f"labels: {', '.join(version.id_to_label)}")
-    for split in version.metrics.splits:
-        values = ", ".join(f"{k} {v:.4f}" for k, v in sorted(split.values.items()))
-        console.print(f"{split.split and _split_name(split.split)}: {values}")
-    artifacts = Table(title="artifacts")
-    for column in ("path", "bytes", "sha256"):
-        artifacts.add_column(column)
-    for a in version.artifacts:
-        artifacts.add_row(a.path, f"{a.ref.size_bytes:,}", a.ref.sha256[:12])
-    console.print(artifacts)
-
-
-def _split_name(split: int) -> str:
-    return example_pb2.Split.Name(split).removeprefix("SPLIT_").lower()  # type: ignore[arg-type]
+    model_views.show_metrics(console, version, strict_per_label=strict_per_label)
+    console.print(model_views.artifacts_table(version))
 
 
 def dump_json(message: Any) -> str:

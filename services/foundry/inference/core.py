@@ -342,8 +342,8 @@ def _decode(
 ) -> Prediction:
     windows = len(encoded.windows)
     if bundle.task is Task.TOKEN_CLASSIFICATION:
-        probs = word_probs(encoded, logits, options.aggregation)
-        return Prediction(input_id, windows, entities=entities(encoded, probs, bundle.labels))
+        probs, has_token = word_probs(encoded, logits, options.aggregation)
+        return Prediction(input_id, windows, entities=entities(encoded, probs, has_token, bundle.labels))
     multilabel = bundle.task is Task.MULTILABEL_CLASSIFICATION
     per_window = [sigmoid(x) if multilabel else softmax(x) for x in logits]
     threshold = options.multilabel_threshold or bundle.multilabel_threshold

@@ -1,12 +1,14 @@
 """Logits → entities or labels.
 
-Token classification: each word's class probabilities come from its sub-tokens in the window
-that owns the word (`Aggregation`: the first sub-token, as training labels it; the mean of the
-sub-tokens' probabilities; or the sub-token with the highest top probability). Words take their
-most probable label; BIO decoding (`foundry.domain.tags.mentions`) then repairs what a model may
-emit: an `I-X` that does not continue an `X` entity starts one (as seqeval's lenient mode reads it). An entity's score is the
-mean over its words of the chosen label's probability; its offsets are the first word's start
-and the last word's end, code points into the caller's text.
+Token classification decodes with `foundry.domain.worddecoding` (the decoding that the training
+evaluation scores, so a model version's headline metrics are those of what `Predict` returns):
+each word's class probabilities come from its sub-tokens in the window that owns the word
+(`Aggregation`: the first sub-token, as training labels it; the mean of the sub-tokens'
+probabilities; or the sub-token with the highest top probability). Words take their most probable
+label; BIO decoding then repairs what a model may emit: an `I-X` that does not continue an `X`
+entity starts one (as seqeval's default mode reads it). An entity's score is the mean over its
+words (those with tokens) of the chosen label's probability; its offsets are the first word's
+start and the last word's end, code points into the caller's text.
 
 Classification: softmax over the classes (sigmoid for multi-label), averaged over the windows of
 a long text; the top k by descending score; multi-label: the labels at or above the threshold.
@@ -16,21 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from foundry.domain.tags import mentions
+from foundry.domain.worddecoding import Aggregation, aggregate, softmax, word_mentions
 from foundry.inference.tokenize import Encoded
 
 FloatArray = npt.NDArray[np.float32]
-
-
-class Aggregation(StrEnum):
-    FIRST = "first"
-    AVERAGE = "average"
-    MAX = "max"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +57,6 @@ class Prediction:
     labels: tuple[str, ...] = ()
 
 
-def softmax(logits: FloatArray) -> FloatArray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    out: FloatArray = exp / exp.sum(axis=-1, keepdims=True)
-    return out
-
-
 def sigmoid(logits: FloatArray) -> FloatArray:
     out: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return out
@@ -76,43 +64,35 @@ def sigmoid(logits: FloatArray) -> FloatArray:
 
 def word_probabilities(
     encoded: Encoded, logits: Sequence[FloatArray], aggregation: Aggregation
-) -> FloatArray:
-    """Per word, its class probabilities (zeros for a word without tokens); `logits[i]` is
-    window i's `[tokens, classes]` logits."""
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Per word, its class probabilities (`worddecoding.aggregate` over the sub-tokens of the
+    window that owns it) and whether it has any token; `logits[i]` is window i's `[tokens,
+    classes]` logits."""
     classes = logits[0].shape[-1] if logits else 0
     probs = np.zeros((len(encoded.word_spans), classes), np.float32)
+    has_token = np.zeros(len(encoded.word_spans), np.bool_)
     for index, window in enumerate(encoded.windows):
-        window_probs = softmax(np.asarray(logits[index], np.float32))
         words = window.word_ids
-        for word in range(window.first_word, window.end_word):
-            if encoded.owner[word] != index:
-                continue
-            rows = window_probs[words == word]
-            if not len(rows):
-                continue
-            if aggregation is Aggregation.FIRST:
-                probs[word] = rows[0]
-            elif aggregation is Aggregation.AVERAGE:
-                probs[word] = rows.mean(axis=0, dtype=np.float32)
-            else:
-                probs[word] = rows[int(rows.max(axis=1).argmax())]
-    return probs
+        owned = np.where((words >= 0) & (encoded.owner[np.maximum(words, 0)] == index), words, -1)
+        found, word_probs = aggregate(softmax(logits[index]), owned, aggregation)
+        probs[found] = word_probs
+        has_token[found] = True
+    return probs, has_token
 
 
-def entities(encoded: Encoded, probs: FloatArray, labels: Sequence[str]) -> tuple[EntitySpan, ...]:
-    """BIO decoding with repair (`foundry.domain.tags.mentions`) over the words' most probable
-    labels; a word without tokens neither starts nor breaks an entity."""
-    words = [word for word in range(len(encoded.word_spans)) if encoded.owner[word] >= 0]
-    best = [int(probs[word].argmax()) for word in words]
+def entities(
+    encoded: Encoded, probs: FloatArray, has_token: npt.NDArray[np.bool_], labels: Sequence[str]
+) -> tuple[EntitySpan, ...]:
+    """The entities of `worddecoding.word_mentions` over the words' most probable labels, with
+    their offsets and scores."""
+    best = probs.argmax(axis=1) if probs.size else np.zeros(len(has_token), np.int64)
     found: list[EntitySpan] = []
-    for first, end, kind in mentions([labels[b] for b in best]):
-        chosen = words[first:end]
-        start, stop = encoded.word_spans[chosen[0]][0], encoded.word_spans[chosen[-1]][1]
-        scores = [float(probs[word, b]) for word, b in zip(chosen, best[first:end], strict=True)]
+    for first, end, kind in word_mentions(best.tolist(), has_token.tolist(), labels):
+        chosen = [word for word in range(first, end) if has_token[word]]
+        start, stop = encoded.word_spans[first][0], encoded.word_spans[end - 1][1]
+        scores = [float(probs[word, best[word]]) for word in chosen]
         found.append(
-            EntitySpan(
-                kind, start, stop, encoded.text[start:stop], float(np.mean(scores)), chosen[0], chosen[-1] + 1
-            )
+            EntitySpan(kind, start, stop, encoded.text[start:stop], float(np.mean(scores)), first, end)
         )
     return tuple(found)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from foundry.domain.worddecoding import DEFAULT_AGGREGATION, Aggregation
 from foundry.inference.batcher import BatchSettings
-from foundry.inference.decode import Aggregation
 from foundry.inference.registry import LoadSettings
 from foundry.inference.settings import InferenceSettings
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
@@ -35,7 +35,7 @@ class PredictInput:
 @dataclass(frozen=True, slots=True)
 class PredictOptions:
     top_k: int = 1
-    aggregation: Aggregation = Aggregation.FIRST
+    aggregation: Aggregation = DEFAULT_AGGREGATION
     multilabel_threshold: float | None = None
 
 

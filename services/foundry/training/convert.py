@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from foundry.api.common.v1 import job_pb2, model_pb2, refs_pb2, training_spec_pb2
+from foundry.api.common.v1 import artifact_pb2, job_pb2, model_pb2, refs_pb2, training_spec_pb2
 from foundry.api.training.v1 import base_model_pb2, training_service_pb2
 from foundry.api.training.v1 import job_pb2 as training_job_pb2
 from foundry.domain.base_models import BaseModelManifest
@@ -211,6 +211,11 @@ def model_version_to_pb(version: ModelVersion) -> model_pb2.ModelVersion:
                 entry.values.update(
                     {str(k): float(v) for k, v in values.items() if isinstance(v, int | float)}
                 )
+            _per_label(entry.per_label, version.metrics.get("per_type"), name)
+            _per_label(entry.per_label_strict, version.metrics.get("per_type_strict"), name)
+            decoding = version.metrics.get("decoding", {})
+            if isinstance(decoding, dict) and isinstance(decoding.get(name), dict):
+                entry.decoding = " ".join(f"{k}={str(v).lower()}" for k, v in decoding[name].items())
     if version.parity is not None:
         message.parity.CopyFrom(parity_to_pb(version.parity))
     if version.normalization is not None:
@@ -219,13 +224,37 @@ def model_version_to_pb(version: ModelVersion) -> model_pb2.ModelVersion:
                 setattr(message.normalization, key, value)
         message.normalization.SetInParent()
     for artifact in version.artifacts:
-        added = message.artifacts.add(path=artifact.path)
+        added = message.artifacts.add(path=artifact.path, kind=_artifact_kind(artifact.kind))
         added.ref.key = artifact.key
         added.ref.sha256 = artifact.sha256
         added.ref.size_bytes = artifact.size_bytes
         added.ref.media_type = artifact.media_type
     _timestamp(message.created_at, version.created_at)
     return message
+
+
+def _artifact_kind(kind: str) -> artifact_pb2.ArtifactKind.ValueType:
+    """The `ArtifactKind` that a stored artifact's kind ("onnx_fp32") names; OTHER if unknown."""
+    try:
+        return artifact_pb2.ArtifactKind.Value(f"ARTIFACT_KIND_{kind.upper()}")
+    except ValueError:
+        return artifact_pb2.ARTIFACT_KIND_OTHER
+
+
+def _per_label(out: Any, per_split: Any, split: str) -> None:
+    """Add the `ClassMetrics` of `per_split[split]` (label → {precision, recall, f1, support})."""
+    scores = per_split.get(split) if isinstance(per_split, dict) else None
+    if not isinstance(scores, dict):
+        return
+    for label, values in scores.items():
+        if isinstance(values, dict):
+            out.add(
+                label=str(label),
+                precision=float(values.get("precision", 0.0)),
+                recall=float(values.get("recall", 0.0)),
+                f1=float(values.get("f1", 0.0)),
+                support=int(values.get("support", 0)),
+            )
 
 
 def parity_to_pb(parity: dict[str, Any]) -> model_pb2.ParityReport:

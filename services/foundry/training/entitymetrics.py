@@ -1,9 +1,15 @@
-"""Entity-level NER scores (strict IOB2) and token accuracy.
+"""Entity-level NER scores in seqeval's two modes, and token accuracy.
 
-The scores equal `seqeval`'s `classification_report` / `f1_score` with `mode="strict",
-scheme=IOB2` on the same input, bit for bit: an entity is a `B-X` followed by the longest run
-of `I-X` (same type), ends anywhere else, and a stray `I-X` starts nothing; a predicted entity
-counts only if its type, start and end all match a true one. The scores are computed as seqeval
+The scores equal `seqeval`'s `classification_report` / `f1_score` on the same input, bit for
+bit, in either mode (`F1Mode`):
+
+- STRICT (`mode="strict", scheme=IOB2`): an entity is a `B-X` followed by the longest run of
+  `I-X` (same type), ends anywhere else, and a stray `I-X` starts nothing;
+- DEFAULT (seqeval's default, conlleval's reading): the same, except that an `I-X` that does not
+  continue an X entity starts one (what BIO repair does, `foundry.domain.tags.repair_iob2`).
+
+On valid IOB2 (gold tags, and the served predictions, which are repaired) the two agree. A
+predicted entity counts only if its type, start and end all match a true one. The scores are computed as seqeval
 computes them (per-type precision and recall with 0 for an empty denominator, F1 as
 `2 * p * r / (p + r)`, macro as the plain mean over the types that occur in either side, micro
 from the summed counts). Tags must start with `B`, `I` or `O` (seqeval raises for others; so do
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -37,6 +44,29 @@ from foundry.training.metrics import (
 
 _O, _B, _I = 0, 1, 2
 _PREFIXES = {"O": _O, "B": _B, "I": _I}
+#: the flat scores that a report carries once per mode
+_MODE_KEYS = (
+    "eval_precision",
+    "eval_recall",
+    "eval_f1",
+    "eval_macro_precision",
+    "eval_macro_recall",
+    "eval_macro_f1",
+)
+
+
+class F1Mode(StrEnum):
+    """seqeval's two ways of reading entities (see the module docstring)."""
+
+    DEFAULT = "default"
+    STRICT = "strict"
+
+
+#: how a report labels each mode
+MODE_DESCRIPTIONS = {
+    F1Mode.DEFAULT: "seqeval default mode (conlleval): a stray I-X starts an entity",
+    F1Mode.STRICT: "seqeval strict mode, scheme IOB2: a stray I-X starts nothing",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +111,10 @@ class TagCodes:
     types: tuple[str, ...]
 
     @classmethod
-    def of(cls, tags: Sequence[str]) -> TagCodes:
-        """Parse tags the way seqeval does: first character the prefix, the rest (stripped of
-        '-') the type, '_' when empty. `InvalidArgumentError` unless the prefix is B, I or O."""
+    def of(cls, tags: Sequence[str], mode: F1Mode = F1Mode.STRICT) -> TagCodes:
+        """Parse tags the way seqeval does in `mode`: first character the prefix, the rest the
+        type ('_' when empty): strict strips '-' around it, default mode drops what precedes the
+        first '-'. `InvalidArgumentError` unless the prefix is B, I or O."""
         prefixes: list[int] = []
         type_names: list[str] = []
         for tag in tags:
@@ -94,22 +125,25 @@ class TagCodes:
                     reason="INVALID_TAG",
                 )
             prefixes.append(prefix)
-            type_names.append(tag[1:].strip("-") or "_")
+            rest = tag[1:]
+            type_names.append((rest.strip("-") if mode is F1Mode.STRICT else rest.split("-", 1)[-1]) or "_")
         types = tuple(sorted({name for name, p in zip(type_names, prefixes, strict=True) if p != _O}))
         index = {name: i for i, name in enumerate(types)}
         codes = [index[n] if p != _O else -1 for n, p in zip(type_names, prefixes, strict=True)]
         return cls(np.array(prefixes, np.int64), np.array(codes, np.int64), types)
 
 
-def _entities(prefix: IntArray, type_: IntArray, starts: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """(start, end, type) of every strict-IOB2 entity in flat tag codes; `starts` holds each
+def _entities(
+    prefix: IntArray, type_: IntArray, starts: IntArray, mode: F1Mode
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(start, end, type) of every entity in flat tag codes, read in `mode`; `starts` holds each
     sentence's first position (entities never cross sentences)."""
     n = prefix.size
     continues = np.zeros(n, bool)
     continues[1:] = (prefix[1:] == _I) & (prefix[:-1] != _O) & (type_[1:] == type_[:-1])
     continues[starts[starts < n]] = False
     breaks = np.append(np.flatnonzero(~continues), n)
-    begin = np.flatnonzero(prefix == _B)
+    begin = np.flatnonzero(prefix == _B if mode is F1Mode.STRICT else (prefix != _O) & ~continues)
     end = breaks[np.searchsorted(breaks, begin, side="right")]
     return begin, end, type_[begin]
 
@@ -120,10 +154,14 @@ def _entity_keys(begin: IntArray, end: IntArray, type_: IntArray, n: int, num_ty
 
 
 def entity_metrics_from_codes(
-    true_codes: npt.ArrayLike, pred_codes: npt.ArrayLike, offsets: npt.ArrayLike, tags: Sequence[str]
+    true_codes: npt.ArrayLike,
+    pred_codes: npt.ArrayLike,
+    offsets: npt.ArrayLike,
+    tags: Sequence[str],
+    mode: F1Mode = F1Mode.STRICT,
 ) -> EntityMetrics:
-    """Entity metrics for flat tag indices (into `tags`) of all sentences; sentence `i` is
-    `[offsets[i], offsets[i + 1])`. Both sides must have the same layout."""
+    """Entity metrics for flat tag indices (into `tags`) of all sentences, read in `mode`;
+    sentence `i` is `[offsets[i], offsets[i + 1])`. Both sides must have the same layout."""
     true_ids = np.asarray(true_codes, np.int64)
     pred_ids = np.asarray(pred_codes, np.int64)
     bounds = np.asarray(offsets, np.int64)
@@ -137,11 +175,11 @@ def entity_metrics_from_codes(
                 f"{name} tag indices must be in [0, {len(tags)}) (unlabeled words cannot be scored)",
                 reason="INVALID_TAG_INDEX",
             )
-    codes = TagCodes.of(tags)
+    codes = TagCodes.of(tags, mode)
     n, num_types = true_ids.size, len(codes.types)
     starts = bounds[:-1]
     spans = {
-        side: _entities(codes.prefix[c], codes.type[c], starts)
+        side: _entities(codes.prefix[c], codes.type[c], starts, mode)
         for side, c in (("true", true_ids), ("pred", pred_ids))
     }
     true_keys = _entity_keys(*spans["true"], n, num_types)
@@ -170,7 +208,9 @@ def entity_metrics_from_codes(
     )
 
 
-def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> EntityMetrics:
+def entity_metrics(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: F1Mode = F1Mode.STRICT
+) -> EntityMetrics:
     """Entity metrics for tag strings, one list per sentence (seqeval's input)."""
     if len(y_true) != len(y_pred) or any(len(t) != len(p) for t, p in zip(y_true, y_pred, strict=True)):
         raise InvalidArgumentError(
@@ -183,5 +223,26 @@ def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
     offsets = np.zeros(len(y_true) + 1, np.int64)
     np.cumsum([len(sentence) for sentence in y_true], out=offsets[1:])
     return entity_metrics_from_codes(
-        np.array(true_codes, np.int64), np.array(pred_codes, np.int64), offsets, list(vocabulary)
+        np.array(true_codes, np.int64), np.array(pred_codes, np.int64), offsets, list(vocabulary), mode
     )
+
+
+def entity_report(
+    true_codes: npt.ArrayLike, pred_codes: npt.ArrayLike, offsets: npt.ArrayLike, tags: Sequence[str]
+) -> dict[str, Any]:
+    """Both modes, labelled: `EntityMetrics.to_dict()` of the DEFAULT mode (the headline:
+    `eval_f1`, `per_type`, ...), each score again as `<key>_default` and `<key>_strict`,
+    `per_type_strict`, and `f1_modes` saying what each suffix means."""
+    default = entity_metrics_from_codes(true_codes, pred_codes, offsets, tags, F1Mode.DEFAULT)
+    strict = entity_metrics_from_codes(true_codes, pred_codes, offsets, tags, F1Mode.STRICT)
+    report = default.to_dict()
+    strict_report = strict.to_dict()
+    for key in _MODE_KEYS:
+        report[f"{key}_default"] = report[key]
+        report[f"{key}_strict"] = strict_report[key]
+    report["num_pred_entities_strict"] = strict.num_pred_entities
+    report["num_correct_entities_strict"] = strict.num_correct_entities
+    report["per_type_strict"] = strict_report["per_type"]
+    report["f1_modes"] = {mode.value: MODE_DESCRIPTIONS[mode] for mode in F1Mode}
+    report["headline_mode"] = F1Mode.DEFAULT.value
+    return report

@@ -25,7 +25,17 @@ from foundry.runtime.examples import Task
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-#: the keys an evaluation reports, per task ("eval_loss" comes from the training loop)
+_ENTITY_SCORES = (
+    "eval_f1",
+    "eval_precision",
+    "eval_recall",
+    "eval_macro_f1",
+    "eval_macro_precision",
+    "eval_macro_recall",
+)
+#: the keys an evaluation reports, per task (token classification: `eval_f1` and the other
+#: unsuffixed entity scores are seqeval's default mode on the served decoding, the headline;
+#: `_default` / `_strict` name each mode) ("eval_loss" comes from the training loop)
 METRIC_KEYS: Mapping[Task, frozenset[str]] = {
     Task.TOKEN_CLASSIFICATION: frozenset(
         {
@@ -37,6 +47,7 @@ METRIC_KEYS: Mapping[Task, frozenset[str]] = {
             "eval_macro_precision",
             "eval_macro_recall",
             "eval_token_accuracy",
+            *(f"{key}_{mode}" for key in _ENTITY_SCORES for mode in ("default", "strict")),
         }
     ),
     Task.TEXT_CLASSIFICATION: frozenset(

@@ -21,10 +21,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from typer.testing import CliRunner
 
-from foundry.api.common.v1 import job_pb2, refs_pb2, task_pb2, training_spec_pb2
+from foundry.api.common.v1 import example_pb2, job_pb2, refs_pb2, task_pb2, training_spec_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.cli import console as cli_console
+from foundry.cli import train as train_cli
 from foundry.cli.main import app
 from foundry.domain.base_models import BASE_MODELS_PREFIX
 from foundry.domain.retention.deletion import delete_dataset_version
@@ -32,10 +33,11 @@ from foundry.domain.retention.gc import collect_garbage
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.errors import FoundryError
 from foundry.runtime.examples import Example, Split, Task
+from foundry.runtime.hashing import file_sha256
 from foundry.runtime.manifest import DatasetManifest
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import FoundryServer
-from foundry.runtime.settings import Settings
+from foundry.runtime.settings import Settings, load_settings
 from foundry.training.__main__ import build
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
@@ -437,6 +439,11 @@ async def test_a_tiny_job_runs_through_the_local_executor_to_a_model_version(
             assert model.task == task_pb2.TASK_TOKEN_CLASSIFICATION and model.artifacts
             assert model.spec.dataset.version_id == dataset.version_id
             assert model.parity.fp32.passed and model.parity.tolerance == pytest.approx(1e-4)
+            test = next(s for s in model.metrics.splits if s.split == example_pb2.SPLIT_TEST)
+            assert {"eval_f1", "eval_f1_default", "eval_f1_strict"} <= set(test.values)
+            assert {m.label for m in test.per_label} <= {"PER", "LOC"} and test.per_label
+            assert len(test.per_label_strict) == len(test.per_label)
+            assert test.decoding == "aggregation=first as_served=true bio_repair=true"
             assert model.parity.fp32.max_abs_logit_diff <= 1e-4
             listed = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
             assert [m.version_id for m in listed.model_versions] == [model.version_id]
@@ -466,8 +473,12 @@ async def test_a_tiny_job_runs_through_the_local_executor_to_a_model_version(
         stop_workers(local)
 
 
-async def test_the_cli_imports_trains_and_shows_models(
-    settings: Settings, model_folder: Path, dataset: DatasetManifest, monkeypatch: pytest.MonkeyPatch
+async def test_the_cli_imports_trains_shows_and_pulls_models(
+    settings: Settings,
+    model_folder: Path,
+    dataset: DatasetManifest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     server, local = await start(settings, None)
     monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
@@ -498,8 +509,30 @@ async def test_the_cli_imports_trains_and_shows_models(
         out = await foundry("train", *train_args, "--epochs", "3", "--lr", "5e-3", "--batch-size", "8")
         assert "succeeded" in out and "cli-model@" in out
         assert "cli-model" in await foundry("models", "ls")
-        shown = await foundry("models", "show", "cli-model")
+        shown = await foundry("models", "show", "cli-model", "--strict")
         assert "B-PER" in shown and "onnx" in shown
+        assert "default (headline)" in shown and "strict IOB2" in shown
+        assert (
+            "per label, test split (default mode)" in shown and "per label, test split (strict IOB2)" in shown
+        )
+        assert "decoded as served: aggregation=first as_served=true bio_repair=true" in shown
+        for key, value in (
+            ("FOUNDRY_S3_ENDPOINT", settings.s3_endpoint),
+            ("FOUNDRY_S3_ACCESS_KEY", settings.s3_access_key),
+            ("FOUNDRY_S3_SECRET_KEY", settings.s3_secret_key.get_secret_value()),
+            ("FOUNDRY_S3_BUCKET", settings.s3_bucket),
+        ):
+            monkeypatch.setenv(key, value)
+        pulled = await foundry("models", "pull", "cli-model", str(tmp_path / "pulled"))
+        version = await asyncio.to_thread(train_cli.get_model, load_settings(), "cli-model")
+        for artifact in version.artifacts:
+            assert file_sha256(tmp_path / "pulled" / artifact.path) == artifact.ref.sha256
+        assert f"{len(version.artifacts)} artifact(s) of cli-model@" in pulled
+        only = await foundry(
+            "models", "pull", "cli-model", str(tmp_path / "some"), "--kind", "metrics_report"
+        )
+        assert "1 artifact(s)" in only and (tmp_path / "some" / "metrics.json").is_file()
+        assert not (tmp_path / "some" / "onnx").exists()
         detached = await foundry("train", *train_args, "--max-steps", "1", "--detach")
         assert "submitted" in detached
     finally:

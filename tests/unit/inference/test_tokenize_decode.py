@@ -33,7 +33,7 @@ def test_raw_text_words_carry_code_point_spans_of_the_original_text(tiny_folder:
     window = encoded.windows[0]
     assert window.ids[0] == 2 and window.ids[-1] == 3  # [CLS] ... [SEP]
     labels = ["O", "B-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC", "I-LOC"]
-    found = entities(encoded, one_hot_words(encoded, labels), LABELS)
+    found = entities(encoded, one_hot_words(encoded, labels), np.ones(len(labels), bool), LABELS)
     assert [(e.type, e.text, e.start, e.end, e.token_start, e.token_end) for e in found] == [
         ("PER", "Alice", 2, 7, 1, 2),
         ("LOC", "北京", 18, 20, 4, 6),
@@ -47,7 +47,7 @@ def test_bio_repair_starts_entities_at_stray_inside_tags(tiny_folder: Path) -> N
     words = ["a", "b", "c", "d", "e", "f"]
     encoded = encoder(tiny_folder).words(words)
     labels = ["I-PER", "I-PER", "I-LOC", "B-LOC", "B-LOC", "O"]
-    found = entities(encoded, one_hot_words(encoded, labels), LABELS)
+    found = entities(encoded, one_hot_words(encoded, labels), np.ones(len(labels), bool), LABELS)
     assert [(e.type, e.text) for e in found] == [("PER", "a b"), ("LOC", "c"), ("LOC", "d"), ("LOC", "e")]
 
 
@@ -60,9 +60,10 @@ def test_subword_aggregation_first_average_max(tiny_folder: Path) -> None:
     subtokens = np.flatnonzero(window.word_ids == 0)
     logits[subtokens[0], 3] = 2.0  # first sub-token: B-PER, mildly
     logits[subtokens[1], 1] = 6.0  # second: B-LOC, strongly
-    first = word_probabilities(encoded, [logits], Aggregation.FIRST)
-    average = word_probabilities(encoded, [logits], Aggregation.AVERAGE)
-    best = word_probabilities(encoded, [logits], Aggregation.MAX)
+    first, has_token = word_probabilities(encoded, [logits], Aggregation.FIRST)
+    average = word_probabilities(encoded, [logits], Aggregation.AVERAGE)[0]
+    best = word_probabilities(encoded, [logits], Aggregation.MAX)[0]
+    assert has_token.tolist() == [True]
     assert LABELS[int(first[0].argmax())] == "B-PER"
     assert LABELS[int(best[0].argmax())] == "B-LOC"
     assert average[0] == pytest.approx((first[0] + best[0]) / 2, abs=1e-6)

@@ -1,5 +1,5 @@
-"""Metrics: entity scores equal seqeval's (strict IOB2) exactly; classification scores equal
-scikit-learn's."""
+"""Metrics: entity scores equal seqeval's exactly, in strict IOB2 mode and in its default mode;
+classification scores equal scikit-learn's."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from sklearn import metrics as sk  # type: ignore[import-untyped]
 
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import Task
-from foundry.training.entitymetrics import EntityMetrics, entity_metrics, entity_metrics_from_codes
+from foundry.training.entitymetrics import (
+    EntityMetrics,
+    F1Mode,
+    entity_metrics,
+    entity_metrics_from_codes,
+    entity_report,
+)
 from foundry.training.metrics import METRIC_KEYS, classification_metrics, multilabel_metrics
 
 WNUT = Path(__file__).resolve().parents[3] / "examples" / "data" / "wnut17"
@@ -40,10 +46,11 @@ def read_conll(path: Path) -> Tags:
     return [s for s in sentences if s]
 
 
-def assert_equals_seqeval(y_true: Tags, y_pred: Tags) -> EntityMetrics:
-    """Every figure of ours is exactly seqeval's (==, not approx)."""
-    ours = entity_metrics(y_true, y_pred)
-    report = classification_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True)
+def assert_equals_seqeval(y_true: Tags, y_pred: Tags, mode: F1Mode = F1Mode.STRICT) -> EntityMetrics:
+    """Every figure of ours is exactly seqeval's (==, not approx), in `mode`."""
+    ours = entity_metrics(y_true, y_pred, mode)
+    options = {"mode": "strict", "scheme": IOB2} if mode is F1Mode.STRICT else {}
+    report = classification_report(y_true, y_pred, output_dict=True, **options)
     types = [name for name in report if not name.endswith(" avg")]
     assert list(ours.per_type) == types
     for name in types:
@@ -54,7 +61,7 @@ def assert_equals_seqeval(y_true: Tags, y_pred: Tags) -> EntityMetrics:
             row["f1-score"],
             row["support"],
         )
-    assert ours.f1 == f1_score(y_true, y_pred, mode="strict", scheme=IOB2)
+    assert ours.f1 == f1_score(y_true, y_pred, **options)
     if any(y_true):
         assert ours.token_accuracy == accuracy_score(y_true, y_pred)
     if types:
@@ -83,7 +90,16 @@ def test_random_inputs_including_invalid_sequences_equal_seqeval() -> None:
     tags = ["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-a-b", "I-a-b", "B", "I", "BX", "I-X-"]
     for _ in range(400):
         y_true = [[rng.choice(tags) for _ in range(rng.randint(0, 14))] for _ in range(rng.randint(1, 12))]
-        assert_equals_seqeval(y_true, perturb(y_true, tags, rng.random(), rng))
+        y_pred = perturb(y_true, tags, rng.random(), rng)
+        for mode in F1Mode:
+            assert_equals_seqeval(y_true, y_pred, mode)
+
+
+def test_default_mode_reads_stray_inside_tags_as_entities() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    pred = [["I-PER", "I-PER", "O", "I-LOC"]]  # every entity started by a stray I-
+    assert assert_equals_seqeval(gold, pred, F1Mode.STRICT).f1 == 0.0
+    assert assert_equals_seqeval(gold, pred, F1Mode.DEFAULT).f1 == 1.0
 
 
 def test_wnut17_predictions_equal_seqeval() -> None:
@@ -93,7 +109,10 @@ def test_wnut17_predictions_equal_seqeval() -> None:
     assert assert_equals_seqeval(dev, dev).f1 == 1.0
     assert assert_equals_seqeval(dev, [["O"] * len(s) for s in dev]).f1 == 0.0
     for rate in (0.02, 0.3):
-        assert 0 < assert_equals_seqeval(dev, perturb(dev, tags, rate, rng)).f1 < 1
+        perturbed = perturb(dev, tags, rate, rng)
+        strict = assert_equals_seqeval(dev, perturbed).f1
+        default = assert_equals_seqeval(dev, perturbed, F1Mode.DEFAULT).f1
+        assert 0 < strict < 1 and 0 < default < 1
     train = read_conll(WNUT / "wnut17train.conll")
     assert_equals_seqeval(train, perturb(train, tags, 0.1, rng))
     test = read_conll(WNUT / "emerging.test.annotated")
@@ -136,12 +155,17 @@ def test_bad_input_is_rejected() -> None:
         entity_metrics_from_codes([0, -100], [0, 0], [0, 2], ["O", "B-X", "I-X"])
 
 
-def test_entity_dict_keys_are_stable() -> None:
-    result = entity_metrics([["B-PER", "O"]], [["B-PER", "O"]]).to_dict()
+def test_entity_report_keys_are_stable_and_both_modes_labelled() -> None:
+    tags = ["O", "B-PER", "I-PER"]
+    result = entity_report([1, 2, 0], [2, 2, 0], [0, 3], tags)  # predicted: a stray I-PER I-PER
     assert {k for k in result if k.startswith("eval_")} == METRIC_KEYS[Task.TOKEN_CLASSIFICATION] - {
         "eval_loss"
     }
+    assert result["eval_f1"] == result["eval_f1_default"] == 1.0
+    assert result["eval_f1_strict"] == 0.0
     assert result["per_type"] == {"PER": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}}
+    assert result["per_type_strict"] == {"PER": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}}
+    assert set(result["f1_modes"]) == {"default", "strict"} and result["headline_mode"] == "default"
 
 
 def test_classification_equals_scikit_learn() -> None:

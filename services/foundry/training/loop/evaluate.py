@@ -5,10 +5,11 @@ mode under the training precision in `torch.inference_mode`, and their predictio
 array aligned with the split (each position is filled by exactly one rank, the others leave 0,
 so a single all-reduce sum gives every rank the full predictions and the same metrics):
 
-- token classification: argmax per token → `EncodedSplit.word_predictions` (each word takes its
-  first sub-token's label; windows of a long sentence each carry their own words) → entity
-  precision / recall / F1 (strict IOB2, seqeval's), macro, per type, token accuracy, over the
-  words of every example, whatever the tokenizer did to them;
+- token classification: the logits are decoded as the inference service's `Predict` decodes
+  them (`foundry.training.servedmetrics`: softmax, the default sub-word aggregation, BIO repair;
+  windows of a long sentence each carry their own words) → entity precision / recall / F1 in
+  seqeval's default mode (the headline `eval_f1`) and strict IOB2 mode (`eval_f1_strict`),
+  macro, per type, token accuracy, over the words of every example;
 - text classification: argmax per example → accuracy, macro F1, confusion matrix;
 - multi-label: sigmoid per class → micro / macro F1 at the job's threshold;
 - chat: argmax per token → exact match of short assistant turns (greedy decoding's, see
@@ -36,11 +37,11 @@ from foundry.training.data.batching import eval_batches
 from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import IGNORE_INDEX, LabelMap
-from foundry.training.entitymetrics import entity_metrics_from_codes
 from foundry.training.loop.distributed import DistContext, unwrap
 from foundry.training.loop.loss import forward_logits, loss_sum
 from foundry.training.loop.precision import PrecisionPolicy
 from foundry.training.metrics import classification_metrics, multilabel_metrics
+from foundry.training.servedmetrics import WordPredictions, served_report
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def evaluate(
     was_training = module.training
     module.eval()
     task = split.task
-    predictions = _empty_predictions(split, label_map)
+    words = WordPredictions(split) if task is Task.TOKEN_CLASSIFICATION else None
+    predictions = words.packed if words is not None else _empty_predictions(split, label_map)
     loss_total, label_tokens = 0.0, 0
     try:
         with torch.inference_mode():
@@ -81,7 +83,10 @@ def evaluate(
                 logits = forward_logits(module, batch, policy)
                 loss_total += float(loss_sum(logits, batch.labels, task))
                 label_tokens += batch.num_label_tokens
-                _record(split, rows, logits, predictions)
+                if words is not None:
+                    words.record(rows, logits.float().cpu().numpy())
+                else:
+                    _record(split, rows, logits, predictions)
     finally:
         module.train(was_training)
     loss_total, label_tokens_f = dist.all_reduce_sum([loss_total, float(label_tokens)])
@@ -123,8 +128,7 @@ def _metrics(
 ) -> dict[str, Any]:
     labels = list(label_map.labels)
     if split.task is Task.TOKEN_CLASSIFICATION:
-        words = split.word_predictions(predictions)
-        return entity_metrics_from_codes(split.word_labels, words, split.word_offsets, labels).to_dict()
+        return served_report(split, predictions, labels)
     if split.task is Task.MULTILABEL_CLASSIFICATION:
         keep = split.labels[:, 0] != IGNORE_INDEX
         return multilabel_metrics(

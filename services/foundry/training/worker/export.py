@@ -26,13 +26,13 @@ from foundry.training.data.collate import Collator
 from foundry.training.data.encoded import EncodedSplit
 from foundry.training.data.labels import LabelMap
 from foundry.training.data.tokenizer import TokenizerInfo
-from foundry.training.entitymetrics import entity_metrics_from_codes
 from foundry.training.export import ExportSettings, MetricFn, export_model
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.distributed import DistContext
 from foundry.training.loop.evaluate import evaluate
 from foundry.training.loop.precision import resolve_precision
 from foundry.training.metrics import classification_metrics
+from foundry.training.servedmetrics import WordPredictions, served_report
 from foundry.training.spec import JobSpec, Precision
 
 
@@ -128,6 +128,8 @@ def final_metrics(
     policy = resolve_precision(Precision.FP32, dist.device)
     per_split: dict[str, dict[str, float]] = {}
     per_type: dict[str, Any] = {}
+    per_type_strict: dict[str, Any] = {}
+    decoding: dict[str, Any] = {}
     details: dict[str, Any] = {}
     for split in dict.fromkeys([spec.eval_split, Split.TEST]):
         encoded = splits.get(split)
@@ -149,10 +151,14 @@ def final_metrics(
         for key in ("per_type", "per_class"):
             if key in evaluation.details:
                 per_type[split.value] = evaluation.details[key]
+        if "per_type_strict" in evaluation.details:
+            per_type_strict[split.value] = evaluation.details["per_type_strict"]
+            decoding[split.value] = evaluation.details["decoding"]
     history = training.pop("history", {})
     return {
         "splits": per_split,
         "per_type": per_type,
+        **({"per_type_strict": per_type_strict, "decoding": decoding} if per_type_strict else {}),
         "details": details,
         "training": training,
         "history": history,
@@ -183,12 +189,10 @@ def parity_metric(
     if spec.task is Task.TOKEN_CLASSIFICATION:
 
         def entity_f1(logits: Sequence[Any]) -> float:
-            predictions = np.zeros(split.input_ids.size, np.int64)
+            words = WordPredictions(split)
             for batch_rows, batch_logits in zip(rows, logits, strict=True):
-                split.scatter(batch_rows, np.asarray(batch_logits).argmax(axis=-1), predictions)
-            words = split.word_predictions(predictions)
-            scores = entity_metrics_from_codes(split.word_labels, words, split.word_offsets, labels).to_dict()
-            return float(scores["eval_f1"])
+                words.record(batch_rows, batch_logits)
+            return float(served_report(split, words.packed, labels)["eval_f1"])
 
         return entity_f1
     if spec.task is Task.TEXT_CLASSIFICATION:

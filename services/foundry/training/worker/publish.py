@@ -54,7 +54,8 @@ def version_of_job(store: ObjectStore, record: JobRecord) -> ModelVersion | None
 
 def manifest_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The manifest's metrics: `{"splits": {<split>: {metric: value}}, "per_type": {<split>:
-    {type: scores}}, "confusion": {<split>: matrix} (classification), "training": summary}`."""
+    {type: scores}}, "confusion": {<split>: matrix} (classification), "training": summary}`;
+    token classification adds `per_type_strict` and `decoding` per split."""
     training = metrics["training"]
     summary = {
         key: training.get(key)
@@ -81,6 +82,9 @@ def manifest_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         if "confusion_matrix" in details
     }
     out: dict[str, Any] = {"splits": metrics["splits"], "per_type": metrics["per_type"]}
+    for key in ("per_type_strict", "decoding"):  # token classification
+        if key in metrics:
+            out[key] = metrics[key]
     if confusion:
         out["confusion"] = confusion
     out["training"] = summary

@@ -175,24 +175,40 @@ class SplitMetrics(_message.Message):
     VALUES_FIELD_NUMBER: _builtins.int
     PER_LABEL_FIELD_NUMBER: _builtins.int
     CONFUSION_FIELD_NUMBER: _builtins.int
+    PER_LABEL_STRICT_FIELD_NUMBER: _builtins.int
+    DECODING_FIELD_NUMBER: _builtins.int
     split: _example_pb2.Split.ValueType
     """The split evaluated."""
     examples: _builtins.int
     """Examples evaluated."""
+    decoding: _builtins.str
+    """How the predictions scored were decoded (token classification), e.g.
+    "aggregation=first as_served=true bio_repair=true": what Predict does by default.
+    """
     @_builtins.property
     def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Scalar metrics by name: "loss", "entity_precision", "entity_recall", "entity_f1",
-        "entity_macro_f1", "token_accuracy", "accuracy", "macro_f1", "micro_f1", "perplexity",
-        "exact_match". Fractions in [0, 1] except losses and perplexity.
+        """Scalar metrics by name: "eval_loss", "eval_f1", "eval_precision", "eval_recall",
+        "eval_macro_f1", "eval_token_accuracy", "eval_accuracy", "eval_micro_f1", "eval_perplexity",
+        "eval_exact_match", ... Fractions in [0, 1] except losses and perplexity. Token
+        classification: the entity scores are those of the predictions decoded as Predict serves
+        them (see `decoding`); the unsuffixed ones ("eval_f1", the headline) are seqeval's default
+        mode, and each is also given with its mode named: "eval_f1_default", "eval_f1_strict"
+        (seqeval strict mode, scheme IOB2), "eval_precision_strict", ...
         """
 
     @_builtins.property
     def per_label(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassMetrics]:
-        """Per entity type (token classification, strict IOB2, as seqeval) or per class."""
+        """Per entity type (token classification, seqeval default mode on the served predictions) or
+        per class.
+        """
 
     @_builtins.property
     def confusion(self) -> Global___ConfusionMatrix:
         """Confusion matrix (classification only)."""
+
+    @_builtins.property
+    def per_label_strict(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassMetrics]:
+        """Per entity type in seqeval's strict mode (scheme IOB2); token classification only."""
 
     def __init__(
         self,
@@ -202,10 +218,12 @@ class SplitMetrics(_message.Message):
         values: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         per_label: _abc.Iterable[Global___ClassMetrics] | None = ...,
         confusion: Global___ConfusionMatrix | None = ...,
+        per_label_strict: _abc.Iterable[Global___ClassMetrics] | None = ...,
+        decoding: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["confusion", b"confusion"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confusion", b"confusion", "examples", b"examples", "per_label", b"per_label", "split", b"split", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confusion", b"confusion", "decoding", b"decoding", "examples", b"examples", "per_label", b"per_label", "per_label_strict", b"per_label_strict", "split", b"split", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
