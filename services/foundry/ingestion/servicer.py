@@ -3,7 +3,6 @@ and object-store IO), convert back. Errors are domain errors, mapped by the inte
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -21,6 +20,7 @@ from foundry.runtime.convert import (
     task_from_pb,
 )
 from foundry.runtime.uploads import receive_upload
+from foundry.runtime.workpool import WorkPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
 #: one ReadExamples message stays under 1 MiB
@@ -31,7 +31,8 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class IngestionServicer(pb_grpc.IngestionServiceServicer):
-    def __init__(self, core: IngestionCore) -> None:
+    def __init__(self, core: IngestionCore, pool: WorkPool) -> None:
+        self.pool = pool
         self.core = core
 
     async def Upload(
@@ -46,6 +47,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             parts=("chunk", "file_start", "examples"),
             commit="commit",
             declared=convert.upload_declared,
+            pool=self.pool,
         )
         return convert.upload_response(outcome)
 
@@ -53,20 +55,27 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.ImportObjectRequest, context: Context
     ) -> pb.ImportObjectResponse:
         spec: IngestSpec = convert.import_spec_from_pb(request)
-        outcome = await asyncio.to_thread(
-            self.core.import_object, spec, request.object.bucket, request.object.key, request.sha256.lower()
+        outcome = await self.pool.run(
+            context,
+            self.core.import_object,
+            spec,
+            request.object.bucket,
+            request.object.key,
+            request.sha256.lower(),
         )
         return convert.import_response(outcome)
 
     async def GetDataset(self, request: pb.GetDatasetRequest, context: Context) -> pb.GetDatasetResponse:
-        manifest = await asyncio.to_thread(self.core.get, request.dataset.name, request.dataset.version_id)
+        manifest = await self.pool.run(
+            context, self.core.get, request.dataset.name, request.dataset.version_id
+        )
         return pb.GetDatasetResponse(dataset_version=manifest_to_pb(manifest))
 
     async def ListDatasets(
         self, request: pb.ListDatasetsRequest, context: Context
     ) -> pb.ListDatasetsResponse:
         task = task_from_pb(request.task) if request.task else None
-        manifests = await asyncio.to_thread(self.core.list_versions, request.name, task)
+        manifests = await self.pool.run(context, self.core.list_versions, request.name, task)
         page, token = paging.page(manifests, request.page_token, request.page_size)
         full = request.view == pb.DATASET_VIEW_FULL
         return pb.ListDatasetsResponse(
@@ -77,10 +86,12 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.ReadExamplesRequest, context: Context
     ) -> AsyncIterator[pb.ReadExamplesResponse]:
         splits = [split_from_pb(s) for s in request.splits]
-        manifest = await asyncio.to_thread(self.core.get, request.dataset.name, request.dataset.version_id)
+        manifest = await self.pool.run(
+            context, self.core.get, request.dataset.name, request.dataset.version_id
+        )
         batch_size = request.batch_size or DEFAULT_READ_BATCH
         batches = self.core.read(manifest.name, manifest.version_id, splits, request.offset, request.limit)
-        while (item := await asyncio.to_thread(next, batches, None)) is not None:
+        while (item := await self.pool.run(context, next, batches, None)) is not None:
             offset, examples = item
             response = pb.ReadExamplesResponse(offset=offset, version_id=manifest.version_id)
             for example in examples:
@@ -97,5 +108,5 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     async def Preview(self, request: pb.PreviewRequest, context: Context) -> pb.PreviewResponse:
         sample = convert.preview_sample_from_pb(request)
         spec = convert.preview_spec_from_pb(request)
-        outcome = await asyncio.to_thread(self.core.preview, spec, sample, request.limit or 20)
+        outcome = await self.pool.run(context, self.core.preview, spec, sample, request.limit or 20)
         return convert.preview_to_pb(outcome, request.source.format)
