@@ -25,7 +25,6 @@ from foundry.runtime.workpool import WorkPool
 SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
 #: one ReadExamples message stays under 1 MiB
 MAX_RESPONSE_BYTES = 1024 * 1024 - 64 * 1024
-DEFAULT_READ_BATCH = 256
 
 Context = grpc.aio.ServicerContext[object, object]
 
@@ -89,7 +88,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         manifest = await self.pool.run(
             context, self.core.get, request.dataset.name, request.dataset.version_id
         )
-        batch_size = request.batch_size or DEFAULT_READ_BATCH
+        batch_size = self.core.read_batch_size(request.batch_size)
         batches = self.core.read(manifest.name, manifest.version_id, splits, request.offset, request.limit)
         while (item := await self.pool.run(context, next, batches, None)) is not None:
             offset, examples = item
