@@ -108,13 +108,18 @@ class Aggregating:
         )
         return Aggregated(aggregation_id, result)
 
+    def check(self, spec: AggregateSpec, page_size: int = 0) -> None:
+        """INVALID_ARGUMENT for a spec or page size beyond the documented maxima; cheap, so the
+        servicer runs it before the call takes a worker."""
+        check_spec(spec)
+        Limits().whole("page_size", page_size, MAX_PAGE).check()
+
     def aggregate_page(
         self, project_id: str, spec: AggregateSpec, page_token: str, page_size: int
     ) -> AggregationPage:
         """The first page aggregates (and, when there are more pages, stores the result); a page
         token (`<aggregation id>:<offset>`) reads the stored result, so pages never mix two runs."""
-        check_spec(spec)
-        Limits().whole("page_size", page_size, MAX_PAGE).check()
+        self.check(spec, page_size)
         size = page_size or DEFAULT_PAGE
         aggregation_id, _, offset = page_token.partition(":")
         if page_token:

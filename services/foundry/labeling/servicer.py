@@ -100,11 +100,13 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         return convert_models.prelabel_to_pb(outcome)
 
     async def Aggregate(self, request: pb.AggregateRequest, context: Context) -> pb.AggregateResponse:
+        spec = convert.aggregate_spec_from_pb(request)
+        self.core.aggregating.check(spec, request.page_size)  # before it takes a worker
         page = await self.pool.run(
             context,
             self.core.aggregating.aggregate_page,
             request.project_id,
-            convert.aggregate_spec_from_pb(request),
+            spec,
             request.page_token,
             request.page_size,
         )

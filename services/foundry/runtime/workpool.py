@@ -119,20 +119,23 @@ class WorkPool:
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             future, token, context, call = job
+            if not future.set_running_or_notify_cancel():
+                self._release(token)  # its caller is gone: nothing to do
+                continue
             try:
-                if not future.set_running_or_notify_cancel():
-                    continue  # its caller is gone: nothing to do
-                try:
-                    token.check()
-                    result = context.run(_call, token, call)
-                except BaseException as exc:  # handed to the awaiting coroutine
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            finally:
-                with self._lock:
-                    self._admitted -= 1
-                    self._tokens.discard(token)
+                token.check()
+                result = context.run(_call, token, call)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                self._release(token)
+                future.set_exception(exc)
+            else:
+                self._release(token)  # before the caller resumes: its next call finds the place free
+                future.set_result(result)
+
+    def _release(self, token: CancelToken) -> None:
+        with self._lock:
+            self._admitted -= 1
+            self._tokens.discard(token)
 
     def cancel_all(self, reason: str) -> int:
         """Cancel every running and waiting call; how many there were."""
