@@ -177,9 +177,8 @@ async def test_sigterm_ends_the_process_with_a_long_aggregate_in_flight(
         "FOUNDRY_S3_SECURE": "false",
     }
     env.pop("FOUNDRY_AUTH_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "foundry.labeling"], env=env, stderr=subprocess.PIPE, text=True
-    )
+    command = [sys.executable, "-m", "foundry.labeling"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)  # noqa: ASYNC220
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 60)
