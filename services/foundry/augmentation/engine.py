@@ -31,6 +31,7 @@ from foundry.augmentation.recipe import Recipe
 from foundry.domain.dedup import content_key, label_signature
 from foundry.domain.steps import RowViolation, StepReport
 from foundry.domain.tags import spans_from_tags
+from foundry.runtime import cancel
 from foundry.runtime.examples import Example, Provenance, Split
 
 BATCH_ROWS = 512
@@ -108,6 +109,7 @@ class Augmenter:
         for start in range(0, len(chosen), BATCH_ROWS):
             batch_no = start // BATCH_ROWS
             for copy in range(self.recipe.multiplier):
+                cancel.check()
                 self._copy(results[start : start + BATCH_ROWS], batch_no, copy, exact, chains)
             if progress is not None:
                 progress(min(start + BATCH_ROWS, len(chosen)), len(chosen))

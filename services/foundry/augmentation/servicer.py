@@ -4,8 +4,6 @@ the interceptor."""
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 
 from foundry.api.augmentation.v1 import augmentation_service_pb2 as pb
@@ -13,6 +11,7 @@ from foundry.api.augmentation.v1 import augmentation_service_pb2_grpc as pb_grpc
 from foundry.augmentation import convert
 from foundry.augmentation.core import AugmentationCore
 from foundry.runtime.convert import example_from_pb, manifest_to_pb, task_from_pb
+from foundry.runtime.workpool import WorkPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AugmentationService"]
 
@@ -20,13 +19,19 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class AugmentationServicer(pb_grpc.AugmentationServiceServicer):
-    def __init__(self, core: AugmentationCore) -> None:
+    def __init__(self, core: AugmentationCore, pool: WorkPool) -> None:
+        self.pool = pool
         self.core = core
 
     async def Augment(self, request: pb.AugmentRequest, context: Context) -> pb.AugmentResponse:
         recipe = convert.recipe_from_pb(request.recipe)
-        outcome = await asyncio.to_thread(
-            self.core.augment, request.dataset.name, request.dataset.version_id, recipe, request.output_name
+        outcome = await self.pool.run(
+            context,
+            self.core.augment,
+            request.dataset.name,
+            request.dataset.version_id,
+            recipe,
+            request.output_name,
         )
         return pb.AugmentResponse(
             dataset_version=manifest_to_pb(outcome.manifest),
@@ -39,7 +44,8 @@ class AugmentationServicer(pb_grpc.AugmentationServiceServicer):
     ) -> pb.PreviewAugmentResponse:
         recipe = convert.recipe_from_pb(request.recipe)
         inline = [example_from_pb(e) for e in request.examples]
-        result = await asyncio.to_thread(
+        result = await self.pool.run(
+            context,
             self.core.preview,
             recipe,
             name=request.dataset.name,
@@ -55,5 +61,5 @@ class AugmentationServicer(pb_grpc.AugmentationServiceServicer):
         self, request: pb.ListOperatorsRequest, context: Context
     ) -> pb.ListOperatorsResponse:
         task = task_from_pb(request.task) if request.task else None
-        operators = await asyncio.to_thread(self.core.list_operators, task)
+        operators = await self.pool.run(context, self.core.list_operators, task)
         return pb.ListOperatorsResponse(operators=[convert.operator_to_pb(o) for o in operators])

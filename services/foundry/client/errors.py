@@ -33,6 +33,7 @@ ERROR_CLASSES: dict[ErrorKind, type[FoundryError]] = {
         errors.PermissionDeniedError,
         errors.ResourceExhaustedError,
         errors.DeadlineExceededError,
+        errors.CancelledError,
         errors.AbortedError,
         errors.CorruptionError,
         errors.UnimplementedError,
@@ -46,7 +47,7 @@ _LINE_FIELD = re.compile(r"line\[(\d+)\]\.(.*)", re.DOTALL)
 
 
 class ServiceError(FoundryError):
-    """A status no domain error stands for (INTERNAL, UNKNOWN, CANCELLED, OUT_OF_RANGE): a bug
+    """A status no domain error stands for (INTERNAL, UNKNOWN, OUT_OF_RANGE): a bug
     in the service or a call cut short, not the caller's mistake. `code` names the status."""
 
     code: str = "UNKNOWN"

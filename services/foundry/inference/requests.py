@@ -14,6 +14,14 @@ from foundry.inference.settings import InferenceSettings
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
 
+#: the most label scores a prediction may list (Predict top_k)
+MAX_TOP_K = 1000
+# The maxima of a LoadModel's options (each above the configured default).
+MAX_LOAD_BATCH_SIZE = 1024
+MAX_LOAD_QUEUE_SIZE = 100_000
+MAX_LOAD_QUEUE_DELAY_MS = 10_000
+MAX_LOAD_THREADS = 256
+
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
@@ -85,8 +93,8 @@ def check_predict(settings: InferenceSettings, inputs: list[PredictInput], optio
                 )
         else:
             violations.append(FieldViolation(f"inputs[{i}]", "needs text or tokens"))
-    if options.top_k < 0:
-        violations.append(FieldViolation("top_k", f"must be >= 0, got {options.top_k}"))
+    if not 0 <= options.top_k <= MAX_TOP_K:
+        violations.append(FieldViolation("top_k", f"must be in [0, {MAX_TOP_K}], got {options.top_k}"))
     threshold = options.multilabel_threshold
     if threshold is not None and not 0 < threshold < 1:
         violations.append(FieldViolation("multilabel_threshold", f"must be in (0, 1), got {threshold}"))
@@ -126,6 +134,14 @@ def load_settings(settings: InferenceSettings, options: LoadOptions) -> LoadSett
     )
     if threads < 0:
         violations.append(FieldViolation("options.intra_op_threads", "must be >= 0"))
+    for name, value, maximum in (
+        ("max_batch_size", options.max_batch_size, MAX_LOAD_BATCH_SIZE),
+        ("max_queue_size", options.max_queue_size, MAX_LOAD_QUEUE_SIZE),
+        ("max_queue_delay_ms", options.max_queue_delay_ms, MAX_LOAD_QUEUE_DELAY_MS),
+        ("intra_op_threads", options.intra_op_threads, MAX_LOAD_THREADS),
+    ):
+        if value is not None and value > maximum:
+            violations.append(FieldViolation(f"options.{name}", f"must be at most {maximum}, got {value}"))
     if violations:
         raise InvalidArgumentError("invalid load options", violations=violations)
     return LoadSettings(batch, threads)

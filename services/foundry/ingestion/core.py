@@ -25,12 +25,18 @@ from foundry.ingestion.upload import UploadFileSpec, UploadSession
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task, batch_to_examples
+from foundry.runtime.limits import Limits
 from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.manifest import DatasetManifest, validate_dataset_name
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.uploads import Gate
 
 MAX_PREVIEW_BYTES = 1024 * 1024
+#: the most examples a Preview answers with (limit)
+MAX_PREVIEW_EXAMPLES = 1000
+#: examples per ReadExamples message: the default and the maximum (batch_size)
+DEFAULT_READ_BATCH = 256
+MAX_READ_BATCH = 10_000
 PRODUCER = "ingestion"
 
 
@@ -180,6 +186,7 @@ class IngestionCore:
 
     def preview(self, spec: IngestSpec, data: bytes, limit: int) -> PreviewOutcome:
         """Run the recipe on a sample of at most `MAX_PREVIEW_BYTES`; store nothing."""
+        Limits().whole("limit", limit, MAX_PREVIEW_EXAMPLES).check()
         if len(data) > MAX_PREVIEW_BYTES:
             raise InvalidArgumentError(
                 f"preview samples are at most {MAX_PREVIEW_BYTES} bytes",
@@ -228,6 +235,11 @@ class IngestionCore:
                 if (v := datasets.list_versions(self.store, n, corrupt=corrupt))
             ]
         return [m for m in manifests if task is None or m.task is task]
+
+    def read_batch_size(self, requested: int) -> int:
+        """The examples per ReadExamples message: `requested` (0: the default) up to the maximum."""
+        Limits().whole("batch_size", requested, MAX_READ_BATCH).check()
+        return requested or DEFAULT_READ_BATCH
 
     def read(
         self, name: str, version_id: str, splits: Sequence[Split] = (), offset: int = 0, limit: int = 0

@@ -20,6 +20,7 @@ field (as `google.rpc.BadRequest` field violations) so a caller fails before rea
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -28,6 +29,14 @@ from foundry.domain.dedup.content import ChatDedupScope
 from foundry.domain.formats import ValidationOptions, ValidationPolicy, raise_if_violations
 from foundry.domain.textnorm import NormalizationOptions
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
+
+# The documented maxima of a recipe's work-sizing fields (INVALID_ARGUMENT beyond them).
+MAX_VIOLATIONS_REPORTED = 100_000
+MAX_TEXT_CHARS = 10_000_000
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+MAX_SHINGLE_SIZE = 64
+MAX_PERMUTATIONS = 1024
+MAX_LENGTH_BUCKETS = 256
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -238,7 +247,23 @@ class IngestRecipe:
             set(self.statistics.length_bucket_upper_bounds)
         ):
             bad("statistics.length_bucket_upper_bounds", "bounds must be strictly increasing")
+        self._limits(bad)
         return out
+
+    def _limits(self, bad: Callable[[str, str], None]) -> None:
+        """The documented maxima of the recipe's work-sizing fields (see `MAX_*`)."""
+        v, d = self.validation, self.dedup
+        for path, value, maximum in (
+            ("validation.max_violations_reported", v.max_violations_reported, MAX_VIOLATIONS_REPORTED),
+            ("validation.max_text_chars", v.max_text_chars, MAX_TEXT_CHARS),
+            ("validation.max_record_bytes", v.max_record_bytes, MAX_RECORD_BYTES),
+            ("dedup.shingle_size", d.shingle_size, MAX_SHINGLE_SIZE),
+            ("dedup.num_permutations", d.num_permutations, MAX_PERMUTATIONS),
+        ):
+            if value > maximum:
+                bad(path, f"must be at most {maximum}, got {value}")
+        if len(self.statistics.length_bucket_upper_bounds) > MAX_LENGTH_BUCKETS:
+            bad("statistics.length_bucket_upper_bounds", f"at most {MAX_LENGTH_BUCKETS} bounds")
 
     def check(self, prefix: str = "") -> None:
         """Raise `InvalidArgumentError` listing every bad field; return if all are fine."""

@@ -43,6 +43,7 @@ from foundry.ingestion.split import SplitResult, Splitter, stratum_key
 from foundry.ingestion.spool import Spool
 from foundry.ingestion.summaries import duplicate_summary, leakage_summary, sample_rows
 from foundry.ingestion.validate import ValidateStep
+from foundry.runtime import cancel
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import EXAMPLE_SCHEMA, Example, Split, Task
 
@@ -267,6 +268,7 @@ class IngestPipeline:
                 keys.add(spool.rows, example, scope)
                 spool.append(example)
                 if spool.rows - batch_start >= REJECT_CHECK_EVERY_ROWS:
+                    cancel.check()
                     self._check_rejection()
                     keys.flush_to(dedup, batch_start, spool.rows)
                     batch_start = spool.rows

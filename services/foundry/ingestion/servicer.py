@@ -3,7 +3,6 @@ and object-store IO), convert back. Errors are domain errors, mapped by the inte
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -21,19 +20,21 @@ from foundry.runtime.convert import (
     split_from_pb,
     task_from_pb,
 )
+from foundry.runtime.interceptors import caller
 from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.uploads import receive_upload
+from foundry.runtime.workpool import WorkPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IngestionService"]
 #: one ReadExamples message stays under 1 MiB
 MAX_RESPONSE_BYTES = 1024 * 1024 - 64 * 1024
-DEFAULT_READ_BATCH = 256
 
 Context = grpc.aio.ServicerContext[object, object]
 
 
 class IngestionServicer(pb_grpc.IngestionServiceServicer):
-    def __init__(self, core: IngestionCore) -> None:
+    def __init__(self, core: IngestionCore, pool: WorkPool) -> None:
+        self.pool = pool
         self.core = core
 
     async def Upload(
@@ -48,6 +49,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
             parts=("chunk", "file_start", "examples"),
             commit="commit",
             declared=convert.upload_declared,
+            pool=self.pool,
         )
         return convert.upload_response(outcome)
 
@@ -55,14 +57,21 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.ImportObjectRequest, context: Context
     ) -> pb.ImportObjectResponse:
         spec: IngestSpec = convert.import_spec_from_pb(request)
-        outcome = await asyncio.to_thread(
-            self.core.import_object, spec, request.object.bucket, request.object.key, request.sha256.lower()
+        outcome = await self.pool.run(
+            context,
+            self.core.import_object,
+            spec,
+            request.object.bucket,
+            request.object.key,
+            request.sha256.lower(),
         )
         return convert.import_response(outcome)
 
     async def GetDataset(self, request: pb.GetDatasetRequest, context: Context) -> pb.GetDatasetResponse:
-        manifest = await asyncio.to_thread(self.core.get, request.dataset.name, request.dataset.version_id)
-        deleted = await asyncio.to_thread(self.core.deleted_parents, manifest)
+        manifest = await self.pool.run(
+            context, self.core.get, request.dataset.name, request.dataset.version_id
+        )
+        deleted = await self.pool.run(context, self.core.deleted_parents, manifest)
         return pb.GetDatasetResponse(
             dataset_version=manifest_to_pb(manifest),
             deleted_parents=[convert.tombstone_to_pb(t) for t in deleted],
@@ -73,7 +82,7 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     ) -> pb.ListDatasetsResponse:
         task = task_from_pb(request.task) if request.task else None
         corrupt: list[CorruptEntry] = []
-        manifests = await asyncio.to_thread(self.core.list_versions, request.name, task, corrupt=corrupt)
+        manifests = await self.pool.run(context, self.core.list_versions, request.name, task, corrupt=corrupt)
         page, token = paging.page(manifests, request.page_token, request.page_size)
         full = request.view == pb.DATASET_VIEW_FULL
         return pb.ListDatasetsResponse(
@@ -86,10 +95,12 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.ReadExamplesRequest, context: Context
     ) -> AsyncIterator[pb.ReadExamplesResponse]:
         splits = [split_from_pb(s) for s in request.splits]
-        manifest = await asyncio.to_thread(self.core.get, request.dataset.name, request.dataset.version_id)
-        batch_size = request.batch_size or DEFAULT_READ_BATCH
+        manifest = await self.pool.run(
+            context, self.core.get, request.dataset.name, request.dataset.version_id
+        )
+        batch_size = self.core.read_batch_size(request.batch_size)
         batches = self.core.read(manifest.name, manifest.version_id, splits, request.offset, request.limit)
-        while (item := await asyncio.to_thread(next, batches, None)) is not None:
+        while (item := await self.pool.run(context, next, batches, None)) is not None:
             offset, examples = item
             response = pb.ReadExamplesResponse(offset=offset, version_id=manifest.version_id)
             for example in examples:
@@ -106,18 +117,19 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     async def Preview(self, request: pb.PreviewRequest, context: Context) -> pb.PreviewResponse:
         sample = convert.preview_sample_from_pb(request)
         spec = convert.preview_spec_from_pb(request)
-        outcome = await asyncio.to_thread(self.core.preview, spec, sample, request.limit or 20)
+        outcome = await self.pool.run(context, self.core.preview, spec, sample, request.limit or 20)
         return convert.preview_to_pb(outcome, request.source.format)
 
     async def DeleteDatasetVersion(
         self, request: pb.DeleteDatasetVersionRequest, context: Context
     ) -> pb.DeleteDatasetVersionResponse:
-        tombstone = await asyncio.to_thread(
+        tombstone = await self.pool.run(
+            context,
             self.core.delete_version,
             request.dataset.name,
             request.dataset.version_id,
             force=request.force,
-            deleted_by=context.peer(),
+            deleted_by=caller(context),
             reason=request.reason,
         )
         return pb.DeleteDatasetVersionResponse(tombstone=convert.tombstone_to_pb(tombstone))
@@ -125,12 +137,13 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
     async def EraseSubject(
         self, request: pb.EraseSubjectRequest, context: Context
     ) -> pb.EraseSubjectResponse:
-        log = await asyncio.to_thread(
+        log = await self.pool.run(
+            context,
             self.core.erase_subject,
             convert.pii_type_from_pb(request.pii_type),
             request.value,
             request.pseudonym,
-            requested_by=context.peer(),
+            requested_by=caller(context),
             reason=request.reason,
             dry_run=request.dry_run,
         )
@@ -140,5 +153,5 @@ class IngestionServicer(pb_grpc.IngestionServiceServicer):
         self, request: pb.CollectGarbageRequest, context: Context
     ) -> pb.CollectGarbageResponse:
         grace_s = request.grace_s if request.HasField("grace_s") else None
-        report = await asyncio.to_thread(self.core.collect_garbage, apply=request.apply, grace_s=grace_s)
+        report = await self.pool.run(context, self.core.collect_garbage, apply=request.apply, grace_s=grace_s)
         return convert.gc_to_pb(report)

@@ -25,9 +25,18 @@ from foundry.labeling.projects import Projects
 from foundry.runtime import paging
 from foundry.runtime.examples import Span
 from foundry.runtime.hashing import canonical_json_sha256
+from foundry.runtime.limits import Limits
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
+#: the most Dawid-Skene EM iterations one Aggregate may ask for (each is O(votes x labels))
+MAX_ITERATIONS = 10_000
+#: the most votes an item may be required to have
+MAX_MIN_VOTES = 1000
+#: the largest convergence tolerance (a log-likelihood gain); 0 runs to max_iterations
+MAX_TOLERANCE = 1e6
+#: the most rules one ApplyRules call may apply
+MAX_RULES = 100
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class Aggregating:
         self.rule_timeout_s = rule_timeout_s
 
     def aggregate(self, project_id: str, spec: AggregateSpec) -> Aggregated:
+        check_spec(spec)
         project = self.projects.project(project_id)
         level = self.projects.level(project, spec.level)
         annotations = self.projects.current(project, spec.selection)
@@ -98,12 +108,19 @@ class Aggregating:
         )
         return Aggregated(aggregation_id, result)
 
+    def check(self, spec: AggregateSpec, page_size: int = 0) -> None:
+        """INVALID_ARGUMENT for a spec or page size beyond the documented maxima; cheap, so the
+        servicer runs it before the call takes a worker."""
+        check_spec(spec)
+        Limits().whole("page_size", page_size, MAX_PAGE).check()
+
     def aggregate_page(
         self, project_id: str, spec: AggregateSpec, page_token: str, page_size: int
     ) -> AggregationPage:
         """The first page aggregates (and, when there are more pages, stores the result); a page
         token (`<aggregation id>:<offset>`) reads the stored result, so pages never mix two runs."""
-        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        self.check(spec, page_size)
+        size = page_size or DEFAULT_PAGE
         aggregation_id, _, offset = page_token.partition(":")
         if page_token:
             stored = self.projects.store.get_aggregation(project_id, aggregation_id)
@@ -134,6 +151,7 @@ class Aggregating:
         )
 
     def apply_rules(self, project_id: str, rule_list: Sequence[rules.Rule], store: bool) -> RulesOutcome:
+        Limits().count("rules", rule_list, MAX_RULES).check()
         project = self.projects.project(project_id)
         items = self.projects.items(project)
         resolved = [self._resolve_entries(r) for r in rule_list]
@@ -191,6 +209,13 @@ class Aggregating:
                     candidates.append(Annotation(item, name, 1, Source.RULE, skipped=True))
         stored, _ = store.append(project.project_id, self.projects.next_revisions(state, candidates), state)
         return stored
+
+
+def check_spec(spec: AggregateSpec) -> None:
+    """INVALID_ARGUMENT for a spec beyond the documented maxima (before any work)."""
+    limits = Limits().whole("max_iterations", spec.max_iterations, MAX_ITERATIONS)
+    limits.whole("min_votes", spec.min_votes, MAX_MIN_VOTES)
+    limits.number("tolerance", spec.tolerance, MAX_TOLERANCE).check()
 
 
 def _aggregation_from_json(raw: dict[str, Any]) -> Aggregation:

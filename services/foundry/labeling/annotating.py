@@ -15,6 +15,10 @@ from foundry.labeling.projects import Projects, invalid
 from foundry.labeling.store import AnnotationState, PriorityItems
 from foundry.runtime.errors import InvalidArgumentError
 from foundry.runtime.examples import Example
+from foundry.runtime.limits import Limits
+
+#: the most annotations one SubmitAnnotations call may carry
+MAX_SUBMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class Annotating:
 
     def submit(self, project_id: str, annotations: Sequence[Annotation]) -> SubmitOutcome:
         """Validate every annotation (all or nothing), store the new ones."""
+        Limits().count("annotations", annotations, MAX_SUBMIT).check()
         project = self.projects.project(project_id)
         items = self.projects.item_map(project)
         checked = []

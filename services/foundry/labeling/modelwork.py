@@ -42,6 +42,16 @@ from foundry.labeling.project import (
 from foundry.labeling.projects import invalid
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Span, Task
+from foundry.runtime.limits import Limits
+
+#: the most items one active-learning selection (SelectForLabeling.count) may pick
+MAX_SELECT = 10_000
+#: the most label issues one FindLabelIssues call reports (limit)
+MAX_ISSUES = 10_000
+#: the most rows of a FindLabelIssues probability table
+MAX_TABLE_ROWS = 1_000_000
+#: the most item ids one PreLabel call may name
+MAX_PRELABEL_ITEMS = 100_000
 
 OUTSIDE_CONFIDENCE = 0.99
 FloatArray = selection.FloatArray
@@ -90,6 +100,7 @@ class ModelWork:
     # --- PreLabel ---------------------------------------------------------------------------------------------
 
     def prelabel(self, project_id: str, model: ModelSpec, item_ids: Sequence[str]) -> PreLabelOutcome:
+        Limits().count("item_ids", item_ids, MAX_PRELABEL_ITEMS).check()
         project = self.projects.project(project_id)
         examples = self._items(project, item_ids)
         state = self.projects.store.state(project_id)
@@ -145,6 +156,7 @@ class ModelWork:
     # --- SelectForLabeling -----------------------------------------------------------------------------------
 
     def select(self, project_id: str, spec: SelectSpec) -> SelectOutcome:
+        Limits().whole("count", spec.count, MAX_SELECT).check()
         project = self.projects.project(project_id)
         count, diversity_weight = spec.count, spec.diversity_weight
         if count < 1:
@@ -199,6 +211,8 @@ class ModelWork:
     # --- FindLabelIssues ---------------------------------------------------------------------------------------
 
     def label_issues(self, project_id: str, spec: IssueSpec) -> IssuesOutcome:
+        limits = Limits().whole("limit", spec.limit, MAX_ISSUES)
+        limits.count("table.items", spec.table, MAX_TABLE_ROWS).check()
         project = self.projects.project(project_id)
         model = spec.model
         if project.task is Task.MULTILABEL_CLASSIFICATION:

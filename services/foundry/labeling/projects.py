@@ -16,8 +16,12 @@ from foundry.labeling.store import AnnotationState, LabelingStore
 from foundry.runtime import datasets
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Split, Task
+from foundry.runtime.limits import Limits
 from foundry.runtime.manifest import DatasetManifest, validate_name
 from foundry.runtime.objectstore import ObjectStore
+
+#: the most annotators of one project
+MAX_ANNOTATORS = 1000
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class Projects:
 
     def create_project(self, spec: ProjectSpec) -> Project:
         validate_name(spec.name, "project", "INVALID_PROJECT_NAME")
+        Limits().count("annotators", spec.annotators, MAX_ANNOTATORS).whole(
+            "overlap", spec.overlap, MAX_ANNOTATORS
+        ).check()
         for i, name in enumerate(spec.annotators):
             check_annotator_name(name, f"annotators[{i}]")
             if is_model(name) or is_rule(name):

@@ -18,6 +18,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from foundry.runtime import cancel
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -102,7 +104,9 @@ def select(
     nearest = np.full(n, 1.0)  # cosine distance to the nearest selected item (1 before any pick)
     taken = np.zeros(n, dtype=bool)
     out: list[Selected] = []
-    for _ in range(count):
+    for n_picked in range(count):
+        if n_picked % 64 == 0:
+            cancel.check()
         score = (1.0 - diversity_weight) * base + diversity_weight * nearest + jitter
         score[taken] = -np.inf
         pick = int(score.argmax())

@@ -3,7 +3,6 @@ object-store and inference IO), convert back. Errors are domain errors, mapped b
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,6 +15,7 @@ from foundry.labeling.modelwork import ModelWork
 from foundry.labeling.upload import AnnotationUpload
 from foundry.runtime import paging
 from foundry.runtime.uploads import receive_upload
+from foundry.runtime.workpool import WorkPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["LabelingService"]
 
@@ -23,7 +23,8 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class LabelingServicer(pb_grpc.LabelingServiceServicer):
-    def __init__(self, core: LabelingCore, work: ModelWork) -> None:
+    def __init__(self, core: LabelingCore, work: ModelWork, pool: WorkPool) -> None:
+        self.pool = pool
         self.projects = core.projects
         self.core = core
         self.work = work
@@ -31,20 +32,20 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
     async def CreateProject(
         self, request: pb.CreateProjectRequest, context: Context
     ) -> pb.CreateProjectResponse:
-        project = await asyncio.to_thread(self.projects.create_project, convert.spec_from_pb(request))
-        progress = await asyncio.to_thread(self.projects.progress, project)
+        project = await self.pool.run(context, self.projects.create_project, convert.spec_from_pb(request))
+        progress = await self.pool.run(context, self.projects.progress, project)
         return pb.CreateProjectResponse(project=convert.project_to_pb(project, progress))
 
     async def GetProject(self, request: pb.GetProjectRequest, context: Context) -> pb.GetProjectResponse:
-        project = await asyncio.to_thread(self.projects.project, request.project_id)
-        progress = await asyncio.to_thread(self.projects.progress, project)
+        project = await self.pool.run(context, self.projects.project, request.project_id)
+        progress = await self.pool.run(context, self.projects.progress, project)
         return pb.GetProjectResponse(project=convert.project_to_pb(project, progress))
 
     async def ListProjects(
         self, request: pb.ListProjectsRequest, context: Context
     ) -> pb.ListProjectsResponse:
-        projects = await asyncio.to_thread(
-            self.projects.list_projects, request.dataset.name, request.dataset.version_id
+        projects = await self.pool.run(
+            context, self.projects.list_projects, request.dataset.name, request.dataset.version_id
         )
         page, token = paging.page(projects, request.page_token, request.page_size)
         return pb.ListProjectsResponse(
@@ -52,7 +53,8 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         )
 
     async def NextTasks(self, request: pb.NextTasksRequest, context: Context) -> pb.NextTasksResponse:
-        tasks = await asyncio.to_thread(
+        tasks = await self.pool.run(
+            context,
             self.core.annotating.next_tasks,
             request.project_id,
             request.annotator,
@@ -65,7 +67,7 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         self, request: pb.SubmitAnnotationsRequest, context: Context
     ) -> pb.SubmitAnnotationsResponse:
         annotations = [convert.annotation_from_pb(a) for a in request.annotations]
-        outcome = await asyncio.to_thread(self.core.annotating.submit, request.project_id, annotations)
+        outcome = await self.pool.run(context, self.core.annotating.submit, request.project_id, annotations)
         return convert.submit_to_pb(outcome)
 
     async def ImportAnnotations(
@@ -83,11 +85,13 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
             receive=lambda upload, request: upload.write(request.chunk),
             finish=AnnotationUpload.finish,
             what="an import",
+            pool=self.pool,
         )
         return convert.import_to_pb(outcome)
 
     async def PreLabel(self, request: pb.PreLabelRequest, context: Context) -> pb.PreLabelResponse:
-        outcome = await asyncio.to_thread(
+        outcome = await self.pool.run(
+            context,
             self.work.prelabel,
             request.project_id,
             convert_models.model_from_pb(request.model, request.variant),
@@ -96,17 +100,21 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         return convert_models.prelabel_to_pb(outcome)
 
     async def Aggregate(self, request: pb.AggregateRequest, context: Context) -> pb.AggregateResponse:
-        page = await asyncio.to_thread(
+        spec = convert.aggregate_spec_from_pb(request)
+        self.core.aggregating.check(spec, request.page_size)  # before it takes a worker
+        page = await self.pool.run(
+            context,
             self.core.aggregating.aggregate_page,
             request.project_id,
-            convert.aggregate_spec_from_pb(request),
+            spec,
             request.page_token,
             request.page_size,
         )
         return convert.aggregation_page_to_pb(page)
 
     async def Agreement(self, request: pb.AgreementRequest, context: Context) -> pb.AgreementResponse:
-        report = await asyncio.to_thread(
+        report = await self.pool.run(
+            context,
             self.core.aggregating.agreement,
             request.project_id,
             convert.level_from_pb(request.level),
@@ -116,7 +124,8 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         return convert.agreement_to_pb(report)
 
     async def ApplyRules(self, request: pb.ApplyRulesRequest, context: Context) -> pb.ApplyRulesResponse:
-        outcome = await asyncio.to_thread(
+        outcome = await self.pool.run(
+            context,
             self.core.aggregating.apply_rules,
             request.project_id,
             [convert.rule_from_pb(r) for r in request.rules],
@@ -128,19 +137,19 @@ class LabelingServicer(pb_grpc.LabelingServiceServicer):
         self, request: pb.FindLabelIssuesRequest, context: Context
     ) -> pb.FindLabelIssuesResponse:
         spec = convert_models.issue_spec_from_pb(request)
-        outcome = await asyncio.to_thread(self.work.label_issues, request.project_id, spec)
+        outcome = await self.pool.run(context, self.work.label_issues, request.project_id, spec)
         return convert_models.issues_to_pb(outcome)
 
     async def SelectForLabeling(
         self, request: pb.SelectForLabelingRequest, context: Context
     ) -> pb.SelectForLabelingResponse:
         spec = convert_models.select_spec_from_pb(request)
-        outcome = await asyncio.to_thread(self.work.select, request.project_id, spec)
+        outcome = await self.pool.run(context, self.work.select, request.project_id, spec)
         return convert_models.select_to_pb(outcome)
 
     async def ExportProject(
         self, request: pb.ExportProjectRequest, context: Context
     ) -> pb.ExportProjectResponse:
         spec = convert.export_spec_from_pb(request)
-        outcome = await asyncio.to_thread(self.core.exporting.export, request.project_id, spec)
+        outcome = await self.pool.run(context, self.core.exporting.export, request.project_id, spec)
         return convert.export_to_pb(outcome)

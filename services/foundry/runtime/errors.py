@@ -22,6 +22,7 @@ class ErrorKind(StrEnum):
     PERMISSION_DENIED = "PERMISSION_DENIED"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CANCELLED = "CANCELLED"
     ABORTED = "ABORTED"
     DATA_LOSS = "DATA_LOSS"
     UNIMPLEMENTED = "UNIMPLEMENTED"
@@ -110,6 +111,12 @@ class ResourceExhaustedError(FoundryError):
 
 class DeadlineExceededError(FoundryError):
     kind = ErrorKind.DEADLINE_EXCEEDED
+
+
+class CancelledError(FoundryError):
+    """The caller cancelled the call (or the service is shutting down) while its work ran."""
+
+    kind = ErrorKind.CANCELLED
 
 
 class AbortedError(FoundryError):

@@ -5,11 +5,13 @@ codes)."""
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -90,7 +92,41 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if not allows(principal.role, needed):
             message = f"{method} needs role {needed.value}; token {principal.name!r} has role {principal.role.value}"
             return _deny(handler, grpc.StatusCode.PERMISSION_DENIED, message)
-        return handler
+        return _rewrap(handler, partial(_as_caller, principal.name))
+
+
+#: the name of the token the current RPC was called with (`caller()`); None without auth
+caller_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
+
+
+def caller(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """Who makes the current RPC, for audit records: the token's name with auth on, else the peer."""
+    name = caller_var.get()
+    return f"token:{name}" if name is not None else f"peer:{context.peer()}"
+
+
+def _as_caller(name: str, behavior: Behavior, streams: bool) -> Behavior:
+    """`behavior` run with `caller_var` set to `name`."""
+    if streams:
+
+        async def call_stream(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            caller_var.set(name)
+            result = behavior(request, context)
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    yield item
+            else:
+                await result
+
+        return call_stream
+
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        caller_var.set(name)
+        return await behavior(request, context)
+
+    return call
 
 
 def _deny(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:

@@ -3,8 +3,10 @@
 Health (`grpc.health.v1`) answers NOT_SERVING until the service's start-up work is done, then
 SERVING; reflection lists the services; every RPC passes the auth and observer interceptors;
 Prometheus metrics are served over HTTP; SIGTERM or SIGINT drains: health goes NOT_SERVING, new
-RPCs are refused and in-flight ones get `drain_grace_s` to finish. Once SERVING, readiness follows
-the object store and the name "liveness" stays SERVING (`foundry.runtime.readiness`).
+RPCs are refused and in-flight ones get `drain_grace_s` to finish; then the work pool's calls
+are cancelled, and a watchdog ends the process if anything still holds it `EXIT_SLACK_S` after
+the grace (logged), so SIGTERM always ends the process. Once SERVING, readiness follows the
+object store and the name "liveness" stays SERVING (`foundry.runtime.readiness`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,10 +31,16 @@ from foundry.runtime.readiness import LIVENESS, ReadinessProbe, bucket_check
 from foundry.runtime.settings import ServiceName, Settings
 from foundry.runtime.tls import server_credentials
 from foundry.runtime.tokens import TokenTable, auth_enabled
+from foundry.runtime.workpool import WorkPool
 
 log = logging.getLogger("foundry.server")
 
 Hook = Callable[[], Awaitable[None]]
+
+#: how long after the drain the work pool's threads get to notice their cancelled calls
+WORKERS_EXIT_WAIT_S = 2.0
+#: after SIGTERM, the process is ended (os._exit) at the latest drain grace + this many seconds
+EXIT_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class ServiceDefinition:
     #: receives the health servicer before the start-up work, to report more names through it
     #: (the inference service's per-model readiness: `model/<name>`)
     bind_health: Callable[[health.aio.HealthServicer], None] | None = None
+    #: the bounded executor of the service's blocking work; cancelled and closed by the drain
+    workpool: WorkPool | None = None
 
 
 def server_options(settings: Settings) -> list[tuple[str, int | str]]:
@@ -171,6 +184,8 @@ class FoundryServer:
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
+        if self.definition.workpool is not None:
+            await self.definition.workpool.shutdown(WORKERS_EXIT_WAIT_S)
         if self.definition.shutdown is not None:
             await self.definition.shutdown()
         self._stopped.set()
@@ -189,7 +204,22 @@ async def serve(settings: Settings, definition: ServiceDefinition) -> None:
         loop.add_signal_handler(sig, stop_requested.set)
     await server.start()
     await stop_requested.wait()
+    _exit_watchdog(settings.drain_grace_s + EXIT_SLACK_S)
     await server.drain()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(Exception):
             loop.remove_signal_handler(sig)
+
+
+def _exit_watchdog(limit_s: float) -> None:
+    """End the process `limit_s` from now if it is still alive then (a last resort: work stuck
+    where it cannot be cancelled, a hook that hangs); a daemon thread, so a normal exit wins."""
+
+    def watch() -> None:
+        time.sleep(limit_s)
+        log.error("still running %.1f s after SIGTERM; exiting now", limit_s)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-watchdog", daemon=True).start()

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     keepalive_time_s: float = Field(30.0, gt=0)
     keepalive_timeout_s: float = Field(10.0, gt=0)
     max_concurrent_rpcs: int | None = Field(None, gt=0)
+    work_threads: int = Field(
+        4, ge=1, le=256, description="worker threads of the service's work pool (blocking RPC work)"
+    )
+    work_queue: int = Field(
+        32, ge=0, le=10_000, description="calls that may wait for a worker; one more is RESOURCE_EXHAUSTED"
+    )
+    work_retry_after_s: float = Field(
+        1.0, gt=0, description="the retry hint (google.rpc.RetryInfo) sent with RESOURCE_EXHAUSTED"
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

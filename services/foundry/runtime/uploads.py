@@ -32,6 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc
 
 from foundry.runtime.errors import AbortedError, FieldViolation, InvalidArgumentError
+from foundry.runtime.workpool import WorkPool
 
 M = TypeVar("M", bound="StreamMessage")
 S = TypeVar("S", bound="UploadSession")
@@ -137,9 +138,11 @@ async def receive_upload(
     commit: str | None = None,
     declared: Callable[[M], bool] = lambda _header: True,
     what: str = "an upload",
+    pool: WorkPool | None = None,
 ) -> R:
     """Open a session with `begin(header message)`, hand it every later message with `receive`
-    (each must carry one of `parts`), then return `finish(session, gate)`, run in a worker thread.
+    (each must carry one of `parts`), then return `finish(session, gate)`, run in a worker thread
+    (of `pool`, the service's bounded work pool, when given).
 
     With `commit` (a part name), the stream must end with that part unless `declared(header)`
     says the header declares the size and sha256 the session verifies; nothing may follow it.
@@ -181,6 +184,8 @@ async def receive_upload(
         if commit is not None and not committed and not declared(first):
             raise _not_committed(what, commit)
         # a cancellation while the worker runs aborts the session too: its gate then refuses
+        if pool is not None:
+            return await pool.run(context, life.finish, finish)
         return await asyncio.to_thread(life.finish, finish)
     except BaseException:
         life.abort()  # the stream broke off, was bad or incomplete, or the call ended: nothing is stored

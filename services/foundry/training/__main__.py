@@ -14,6 +14,7 @@ from foundry.runtime.app import run_service, start_object_store
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.server import ServiceDefinition
 from foundry.runtime.settings import ServiceName
+from foundry.runtime.workpool import WorkPool
 from foundry.training.core import TrainingCore
 from foundry.training.executor import JobExecutor, LocalExecutor
 from foundry.training.servicer import SERVICE, TrainingServicer
@@ -30,9 +31,10 @@ def build(settings: TrainingSettings, executor: JobExecutor | None = None) -> Se
     executor = executor or LocalExecutor(settings, store)
     core = TrainingCore(store, settings, executor)
     ensure_bucket = start_object_store(settings, store)
+    pool = WorkPool.from_settings(settings, ServiceName.TRAINING.value)
 
     def register(server: grpc.aio.Server) -> None:
-        training_service_pb2_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(core), server)
+        training_service_pb2_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(core, pool), server)
 
     async def startup() -> None:
         await ensure_bucket()
@@ -42,6 +44,7 @@ def build(settings: TrainingSettings, executor: JobExecutor | None = None) -> Se
         await asyncio.to_thread(executor.close)  # workers keep running; the next start re-attaches
 
     return ServiceDefinition(
+        workpool=pool,
         name=ServiceName.TRAINING,
         register=register,
         grpc_services=(SERVICE.full_name,),

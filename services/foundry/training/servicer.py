@@ -3,7 +3,6 @@ object-store IO), convert back. Errors are domain errors, mapped by the intercep
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
@@ -14,8 +13,10 @@ from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
 from foundry.runtime import paging
 from foundry.runtime.convert import corrupt_entries_to_pb, task_from_pb
+from foundry.runtime.interceptors import caller
 from foundry.runtime.listing import CorruptEntry
 from foundry.runtime.uploads import receive_upload
+from foundry.runtime.workpool import WorkPool
 from foundry.training import convert
 from foundry.training.baseimport import ImportSession
 from foundry.training.core import TrainingCore
@@ -26,20 +27,21 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
-    def __init__(self, core: TrainingCore) -> None:
+    def __init__(self, core: TrainingCore, pool: WorkPool) -> None:
+        self.pool = pool
         self.core = core
 
     async def SubmitJob(self, request: pb.SubmitJobRequest, context: Context) -> pb.SubmitJobResponse:
         spec = convert.jobspec_from_pb(request.spec)
-        outcome = await asyncio.to_thread(
-            self.core.submit_job, request.request_id, spec, validate_only=request.validate_only
+        outcome = await self.pool.run(
+            context, self.core.submit_job, request.request_id, spec, validate_only=request.validate_only
         )
         if outcome.job is None:  # validate_only
             return pb.SubmitJobResponse(job=convert.validated_spec_job(outcome.spec), created=False)
         return pb.SubmitJobResponse(job=convert.job_to_pb(outcome.job), created=outcome.created)
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
-        view = await asyncio.to_thread(self.core.get_job, request.job_id)
+        view = await self.pool.run(context, self.core.get_job, request.job_id)
         return pb.GetJobResponse(job=convert.job_to_pb(view))
 
     async def WatchJob(
@@ -50,23 +52,26 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
                 yield pb.WatchJobResponse(event=convert.event_to_pb(event))
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
-        view = await asyncio.to_thread(self.core.cancel, request.job_id, request.reason)
+        view = await self.pool.run(context, self.core.cancel, request.job_id, request.reason)
         return pb.CancelJobResponse(job=convert.job_to_pb(view))
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         states = [convert.job_state_from_pb(s) for s in request.states]
-        views = await asyncio.to_thread(self.core.list_jobs, states, request.model_name)
+        views = await self.pool.run(context, self.core.list_jobs, states, request.model_name)
         page, token = paging.page(views, request.page_token, request.page_size)
         return pb.ListJobsResponse(jobs=[convert.job_to_pb(v) for v in page], next_page_token=token)
 
     async def GetModel(self, request: pb.GetModelRequest, context: Context) -> pb.GetModelResponse:
-        manifest = await asyncio.to_thread(self.core.get_model, request.model.name, request.model.version_id)
+        manifest = await self.pool.run(
+            context, self.core.get_model, request.model.name, request.model.version_id
+        )
         return pb.GetModelResponse(model_version=convert.model_version_to_pb(manifest))
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Context) -> pb.ListModelsResponse:
         task = task_from_pb(request.task) if request.task else None
         corrupt: list[CorruptEntry] = []
-        manifests = await asyncio.to_thread(
+        manifests = await self.pool.run(
+            context,
             self.core.list_models,
             request.name,
             task,
@@ -90,6 +95,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             receive=convert.receive_import_chunk,
             finish=ImportSession.finish,
             what="an import",
+            pool=self.pool,
         )
         return pb.ImportBaseModelResponse(
             base_model=convert.base_model_to_pb(outcome.manifest), created=outcome.created
@@ -99,7 +105,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self, request: pb.ListBaseModelsRequest, context: Context
     ) -> pb.ListBaseModelsResponse:
         corrupt: list[CorruptEntry] = []
-        manifests = await asyncio.to_thread(self.core.list_base_models, request.name, corrupt=corrupt)
+        manifests = await self.pool.run(context, self.core.list_base_models, request.name, corrupt=corrupt)
         page, token = paging.page(manifests, request.page_token, request.page_size)
         return pb.ListBaseModelsResponse(
             base_models=[convert.base_model_to_pb(m) for m in page],
@@ -110,12 +116,13 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def DeleteModelVersion(
         self, request: pb.DeleteModelVersionRequest, context: Context
     ) -> pb.DeleteModelVersionResponse:
-        tombstone = await asyncio.to_thread(
+        tombstone = await self.pool.run(
+            context,
             self.core.delete_model,
             request.model.name,
             request.model.version_id,
             force=request.force,
-            deleted_by=context.peer(),
+            deleted_by=caller(context),
             reason=request.reason,
         )
         return pb.DeleteModelVersionResponse(tombstone=retention_pb2.Tombstone(**asdict(tombstone)))

@@ -26,6 +26,22 @@ from foundry.training.spec import (
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _MAX_SEED = 2**63
 
+# The documented maxima of the fields that size a job's work (INVALID_ARGUMENT beyond them).
+MAX_SEQ_LENGTH = 32_768
+MAX_BATCH_SIZE = 4096
+MAX_GRADIENT_ACCUMULATION_STEPS = 1024
+MAX_EPOCHS = 1000
+MAX_STEPS = 10_000_000
+MAX_EXAMPLES = 1_000_000_000
+MAX_GPUS_PER_NODE = 16
+MAX_NODES = 64
+MAX_LORA_R = 1024
+MAX_KEEP_CHECKPOINTS = 100
+MAX_PATIENCE = 10_000
+MAX_FROZEN_LAYERS = 1000
+MAX_EXACT_MATCH_TOKENS = 4096
+MAX_TIMEOUT_S = 30 * 24 * 3600
+
 
 def violations(spec: JobSpec) -> list[FieldViolation]:
     bad: list[FieldViolation] = []
@@ -89,6 +105,7 @@ def violations(spec: JobSpec) -> list[FieldViolation]:
     need(spec.checkpoint_every_steps >= 0, "checkpoint_every_steps", "must not be negative")
     need(spec.keep_checkpoints >= 0, "keep_checkpoints", "must not be negative")
     _check_objective(spec, need)
+    _check_limits(spec, need)
     need(spec.early_stopping.patience >= 0, "early_stopping.patience", "must not be negative")
     non_negative(spec.early_stopping.min_delta, "early_stopping.min_delta")
     threshold = spec.multilabel_threshold
@@ -125,6 +142,31 @@ def violations(spec: JobSpec) -> list[FieldViolation]:
         f"unknown template {name!r}; use one of {', '.join(NAMED_TEMPLATES)}",
     )
     return bad
+
+
+def _check_limits(spec: JobSpec, need: Callable[[bool, str, str], None]) -> None:
+    """The maxima above (the minima are checked with each field)."""
+    limits: list[tuple[str, int | None, int]] = [
+        ("max_seq_length", spec.max_seq_length, MAX_SEQ_LENGTH),
+        ("batch_size", spec.batch_size, MAX_BATCH_SIZE),
+        ("gradient_accumulation_steps", spec.gradient_accumulation_steps, MAX_GRADIENT_ACCUMULATION_STEPS),
+        ("epochs", spec.epochs, MAX_EPOCHS),
+        ("max_steps", spec.max_steps, MAX_STEPS),
+        ("max_train_examples", spec.max_train_examples, MAX_EXAMPLES),
+        ("max_eval_examples", spec.max_eval_examples, MAX_EXAMPLES),
+        ("eval_every_steps", spec.eval_every_steps, MAX_STEPS),
+        ("checkpoint_every_steps", spec.checkpoint_every_steps, MAX_STEPS),
+        ("keep_checkpoints", spec.keep_checkpoints, MAX_KEEP_CHECKPOINTS),
+        ("early_stopping.patience", spec.early_stopping.patience, MAX_PATIENCE),
+        ("freeze.first_n_layers", spec.freeze.first_n_layers, MAX_FROZEN_LAYERS),
+        ("lora.r", spec.lora.r, MAX_LORA_R),
+        ("resources.gpus_per_node", spec.resources.gpus_per_node, MAX_GPUS_PER_NODE),
+        ("resources.nodes", spec.resources.nodes, MAX_NODES),
+        ("resources.timeout_s", spec.resources.timeout_s, MAX_TIMEOUT_S),
+        ("causal_lm.exact_match_max_tokens", spec.causal_lm.exact_match_max_tokens, MAX_EXACT_MATCH_TOKENS),
+    ]
+    for path, value, maximum in limits:
+        need(value is None or value <= maximum, path, f"must be at most {maximum}, got {value}")
 
 
 def _check_objective(spec: JobSpec, need: Callable[[bool, str, str], None]) -> None:

@@ -21,6 +21,7 @@ from foundry.api.common.v1 import example_pb2, refs_pb2, task_pb2
 from foundry.api.ingestion.v1 import ingest_recipe_pb2 as recipe_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
+from foundry.ingestion.core import MAX_READ_BATCH
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from helpers.servers import ingestion_server
@@ -144,6 +145,17 @@ async def test_upload_wnut17_files_with_their_splits_then_read_back(service: tup
         for r in part.examples
     ]
     assert len(test_rows) == 10 and all(r.split == example_pb2.SPLIT_TEST for r in test_rows)
+
+    # a batch size out of [0, MAX_READ_BATCH] is refused before any read, naming the field
+    for bad in (-1, MAX_READ_BATCH + 1):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in stub.ReadExamples(
+                pb.ReadExamplesRequest(dataset=refs_pb2.DatasetRef(name="wnut17"), batch_size=bad)
+            ):
+                pass
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "batch_size" in (refused.value.details() or "")
+        assert str(MAX_READ_BATCH) in (refused.value.details() or "")
 
     # the same content and recipe: the same version, and no new objects
     objects = store.count()

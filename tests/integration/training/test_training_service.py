@@ -43,6 +43,7 @@ from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import EventKind, EventWriter
 from foundry.training.loop.events import JobState
 from foundry.training.settings import TrainingSettings
+from foundry.training.speccheck import MAX_BATCH_SIZE, MAX_GPUS_PER_NODE, MAX_SEQ_LENGTH
 from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 
 CHUNK = 64 * 1024
@@ -288,6 +289,32 @@ async def test_validate_only_resolves_the_spec_and_starts_nothing(
     assert spec.base_model.imported.version_id == base.version_id
     assert spec.model_name == dataset.name and spec.max_seq_length == 128
     assert held.submitted == []
+
+
+async def test_validate_only_refuses_work_beyond_the_documented_maxima(
+    stub: Stub, model_folder: Path, dataset: DatasetManifest, held: HeldExecutor
+) -> None:
+    await import_model(stub, model_folder)
+    huge = spec_pb(dataset, max_seq_length=10**9, batch_size=2**31 - 1)
+    huge.resources.gpus_per_node = 1000
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SubmitJob(pb.SubmitJobRequest(request_id="huge", spec=huge, validate_only=True))
+    err = caught.value
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"max_seq_length", "batch_size", "resources.gpus_per_node"} <= set(violations(err))
+    for limit in (MAX_SEQ_LENGTH, MAX_BATCH_SIZE, MAX_GPUS_PER_NODE):
+        assert f"at most {limit}," in (err.details() or "")
+    negative = spec_pb(dataset, epochs=-1)
+    negative.resources.gpus_per_node = -1
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SubmitJob(pb.SubmitJobRequest(request_id="neg", spec=negative, validate_only=True))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"epochs", "resources.gpus_per_node"} <= set(violations(caught.value))
+    at_limit = spec_pb(dataset, max_seq_length=MAX_SEQ_LENGTH, batch_size=MAX_BATCH_SIZE)
+    at_limit.resources.gpus_per_node = MAX_GPUS_PER_NODE
+    at_limit.precision = training_spec_pb2.PRECISION_FP32
+    response = await stub.SubmitJob(pb.SubmitJobRequest(request_id="ok", spec=at_limit, validate_only=True))
+    assert response.job.spec.max_seq_length == MAX_SEQ_LENGTH and held.submitted == []
 
 
 async def test_submit_is_idempotent_by_request_id_and_jobs_are_listed(

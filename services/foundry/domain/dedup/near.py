@@ -39,6 +39,7 @@ from foundry.domain.dedup.lsh import band_keys, candidate_pairs, optimal_params
 from foundry.domain.dedup.minhash import MinHasher
 from foundry.domain.dedup.shingles import shingle_sets
 from foundry.domain.dedup.store import ShingleStore
+from foundry.runtime import cancel
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -109,6 +110,7 @@ class NearDuplicateIndex:
     def add(self, texts: Sequence[str]) -> None:
         """Index `texts`; they get the next `len(texts)` ids."""
         for start in range(0, len(texts), BATCH_TEXTS):
+            cancel.check()
             piece = texts[start : start + BATCH_TEXTS]
             sets = shingle_sets(piece, self.shingle_size)
             signatures = self.hasher.signatures(sets)
@@ -165,6 +167,7 @@ class NearDuplicateIndex:
         kept: list[tuple[I64, I64, F64]] = []
         size_rejected = 0
         for start in range(0, len(left), _VERIFY_PAIRS):
+            cancel.check()
             a, b = left[start : start + _VERIFY_PAIRS], right[start : start + _VERIFY_PAIRS]
             sizes_a, sizes_b = self.store.sizes(a), self.store.sizes(b)
             plausible = np.minimum(sizes_a, sizes_b) >= self.threshold * np.maximum(sizes_a, sizes_b)

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from foundry.labeling.aggregation.votes import FloatArray, IntArray, VoteTable
+from foundry.runtime import cancel
 
 #: added to every confusion count before normalising (keeps logs finite, barely moves estimates)
 SMOOTHING = 1e-6
@@ -112,6 +113,7 @@ def dawid_skene(table: VoteTable, *, max_iterations: int = 100, tolerance: float
     iterations = 0
     converged = False
     while iterations < max_iterations:
+        cancel.check()  # the caller's deadline or cancellation ends a long run
         post, new_ll = em.e_step(confusion, priors)
         confusion, priors = em.m_step(post)
         iterations += 1

@@ -337,9 +337,10 @@ class Resources(_message.Message):
     gpus_per_node: _builtins.int
     """GPUs per node (processes per node under torchrun); 0 trains on CPU. Default: 1 when the
     executor has GPUs, else 0.
+    At most 16.
     """
     nodes: _builtins.int
-    """Nodes; more than one runs multi-node DDP. Default 1."""
+    """Nodes; more than one runs multi-node DDP. Default 1; at most 64."""
     cpu: _builtins.str
     """CPU request per node, as a Kubernetes quantity ("4"). Empty for the executor's default."""
     memory: _builtins.str
@@ -491,13 +492,13 @@ class JobSpec(_message.Message):
     Peak learning rate (AdamW). Default 5e-5 (2e-4 with LoRA).
     """
     batch_size: _builtins.int
-    """Examples per device per micro-batch. Default 16."""
+    """Examples per device per micro-batch. Default 16; 1 to 4096."""
     gradient_accumulation_steps: _builtins.int
     """Micro-batches per optimizer step; the loss stays normalized per real token/example across
     them. Default 1.
     """
     epochs: _builtins.int
-    """Passes over the training split. Default 3. Ignored when max_steps is set."""
+    """Passes over the training split. Default 3; at most 1000. Ignored when max_steps is set."""
     max_steps: _builtins.int
     """Optimizer steps to run; overrides epochs. Unset: derived from epochs."""
     warmup_ratio: _builtins.float
@@ -510,7 +511,7 @@ class JobSpec(_message.Message):
     """Gradient clipping by global norm; 0 disables it. Default 1.0."""
     max_seq_length: _builtins.int
     """Maximum sequence length in tokens; longer inputs are truncated (classification, chat) or
-    split into windows (token classification). Default 128 (1024 for chat).
+    split into windows (token classification). Default 128 (1024 for chat); at most 32768.
     """
     group_by_length: _builtins.bool
     """Batch examples of similar length together to reduce padding. Default true."""

@@ -586,7 +586,9 @@ class ReadExamplesRequest(_message.Message):
     limit: _builtins.int
     """Read at most this many examples; 0 for all."""
     batch_size: _builtins.int
-    """Examples per message. Default 256; messages are kept at most 1 MiB regardless."""
+    """Examples per message. Default 256; at most 10000 (negative or larger: INVALID_ARGUMENT);
+    messages are kept at most 1 MiB regardless.
+    """
     @_builtins.property
     def dataset(self) -> _refs_pb2.DatasetRef:
         """The version; an empty version_id means the latest."""

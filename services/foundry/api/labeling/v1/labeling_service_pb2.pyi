@@ -777,14 +777,15 @@ class AggregateRequest(_message.Message):
     level: Global___AnnotationLevel.ValueType
     """The level."""
     min_votes: _builtins.int
-    """Items with fewer votes are left out. Default 1."""
+    """Items with fewer votes are left out. Default 1; at most 1000."""
     max_iterations: _builtins.int
     """--- Dawid-Skene ---------------------------------------------------------------------------------------
 
-    EM iterations at most. Default 100.
+    EM iterations at most. Default 100; at most 10000 (INVALID_ARGUMENT beyond). The call also
+    stops, DEADLINE_EXCEEDED, when the caller's deadline passes.
     """
     tolerance: _builtins.float
-    """Stop when the log-likelihood improves by less. Default 1e-6."""
+    """Stop when the log-likelihood improves by less. Default 1e-6; finite, in [0, 1e6]."""
     page_size: _builtins.int
     """--- Paging of items ---------------------------------------------------------------------------------
 
@@ -1332,7 +1333,7 @@ class FindLabelIssuesRequest(_message.Message):
     limit: _builtins.int
     """--- Output --------------------------------------------------------------------------------------------
 
-    Issues to return, worst first. Default 100.
+    Issues to return, worst first. Default 100; at most 10000.
     """
     create_tasks: _builtins.bool
     """Turn the returned items into re-annotation tasks (priority items for NextTasks). Default false."""
@@ -1480,7 +1481,7 @@ class SelectForLabelingRequest(_message.Message):
     count: _builtins.int
     """--- Output ----------------------------------------------------------------------------------------------
 
-    Items to select.
+    Items to select: 1 to 10000.
     """
     prioritize: _builtins.bool
     """Make the selected items priority items for NextTasks. Default false."""
