@@ -417,7 +417,12 @@ def run_child(trainer: str, corpus: Corpus, size: Size, seed: int) -> dict[str, 
         subprocess.run(command, env=env, check=True, stdout=sys.stderr)
         figures: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
         figures["wall_s"] = time.perf_counter() - started
-        print(f"{corpus.name} {trainer} seed {seed}: F1 {figures['f1']:.2f}", file=sys.stderr, flush=True)
+        print(
+            f"RUN {corpus.name} {trainer} seed {seed}: F1 {figures['f1']:.2f}, {figures['tokens_per_s']:.0f} "
+            f"tokens/s, {figures['tokens_per_cpu_s']:.0f} tokens/CPU s, load {figures['load_avg']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
         return figures
 
 
@@ -544,7 +549,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpora = [c for c in corpora if c.name in args.only.split(",")]
     per_corpus: dict[str, Any] = {}
     for corpus in corpora:
-        results = {t: summarize([run_child(t, corpus, size, seed) for seed in seeds]) for t in trainers}
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in trainers}
+        for seed in seeds:  # seed by seed, the trainers side by side: partial runs still pair up
+            for t in trainers:
+                runs[t].append(run_child(t, corpus, size, seed))
+        results = {t: summarize(r) for t, r in runs.items()}
         print_table(corpus, results, size, seeds)
         per_corpus[corpus.name] = (results, corpus_summary(results))
 
