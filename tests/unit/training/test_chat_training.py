@@ -25,6 +25,7 @@ from foundry.training.data.tokenizer import TokenizerInfo
 from foundry.training.loop.distributed import DistContext
 from foundry.training.loop.evaluate import evaluate
 from foundry.training.loop.events import EvalEvent, RecordingSink, StepEvent
+from foundry.training.loop.loss import loss_terms_per_row
 from foundry.training.loop.precision import resolve_precision
 from foundry.training.loop.setup import LoopOptions
 from foundry.training.loop.trainer import train
@@ -150,6 +151,15 @@ def test_exact_match_is_what_greedy_decoding_reproduces(
     assert counted == evaluation.details["exact_match_turns"] > 5
     assert hits == evaluation.details["exact_match_hits"] > 0
     assert evaluation.metrics["eval_exact_match"] == pytest.approx(hits / counted)
+
+
+def test_loss_terms_per_row_are_the_collators_shifted_targets(data: Data) -> None:
+    """The run's loss divisor counts what the loss sums: the assistant targets after the shift."""
+    rows = np.arange(data.train.num_rows)
+    counts = loss_terms_per_row(data.train)
+    assert int(counts.sum()) == Collator(data.train, data.info)(rows).num_label_tokens
+    packed = Collator(data.train, data.info, pack_length=256)(rows[:7])
+    assert int(counts[:7].sum()) == packed.num_label_tokens > 0
 
 
 def test_exact_match_counts_short_turns_and_misses(data: Data) -> None:

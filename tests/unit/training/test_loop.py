@@ -30,6 +30,7 @@ from transformers import PreTrainedModel
 from foundry.runtime.errors import FailedPreconditionError
 from foundry.runtime.examples import Example, Task
 from foundry.training.data import EncodedSplit, LabelMap, TokenizerInfo, encode_split, label_map_for
+from foundry.training.data.batching import train_batches
 from foundry.training.data.collate import Collator
 from foundry.training.loop.checkpoints import (
     INFO_FILE,
@@ -54,7 +55,7 @@ from foundry.training.loop.events import (
     StepEvent,
     StopReason,
 )
-from foundry.training.loop.loss import backward_window, loss_sum
+from foundry.training.loop.loss import backward_window, loss_sum, loss_terms_per_row, step_divisor
 from foundry.training.loop.optim import build_optimizer, lr_factor, no_decay_names, parameter_groups
 from foundry.training.loop.precision import resolve_precision
 from foundry.training.loop.results import EvalRecord, TrainHistory, TrainResult
@@ -286,11 +287,11 @@ def test_accumulation_gives_the_large_batch_gradient(fx: Fixture) -> None:
     total = sum(b.num_label_tokens for b in micro)
     task = Task.TOKEN_CLASSIFICATION
 
-    backward_window(model, micro, task=task, policy=policy, window_label_tokens=total)
+    backward_window(model, micro, task=task, policy=policy, divisor=total)
     accumulated = grads(model)
     model.zero_grad(set_to_none=True)
     one = collator(np.concatenate(chunks))
-    backward_window(model, [one], task=task, policy=policy, window_label_tokens=total)
+    backward_window(model, [one], task=task, policy=policy, divisor=total)
     large = grads(model)
     assert max_difference(accumulated, large) < 1e-6
 
@@ -300,6 +301,75 @@ def test_accumulation_gives_the_large_batch_gradient(fx: Fixture) -> None:
         logits = model(**batch.model_inputs()).logits
         (loss_sum(logits, batch.labels, task) / batch.num_label_tokens / len(micro)).backward()  # type: ignore[no-untyped-call]
     assert max_difference(grads(model), large) > 1e-4
+
+
+def epoch_gradient(
+    model: nn.Module,
+    fx: Fixture,
+    batches: list[np.ndarray],
+    accumulation: int,
+    *,
+    per_step_mean: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The gradients of every optimizer step of one epoch at fixed weights, summed, over the number
+    of steps: with equal token weights, the gradient of the split's token mean for every plan.
+    `per_step_mean`: each step a token mean of its own (the loss before equal weighting)."""
+    policy = resolve_precision(Precision.FP32, torch.device("cpu"))
+    collator = Collator(fx.split, fx.info)
+    windows = [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
+    divisor = step_divisor(fx.split, len(windows))
+    model.zero_grad(set_to_none=True)
+    for window in windows:  # no zero_grad between steps: the epoch's gradients add up
+        micro = [collator(rows) for rows in window]
+        own = float(sum(b.num_label_tokens for b in micro))
+        backward_window(
+            model,
+            micro,
+            task=Task.TOKEN_CLASSIFICATION,
+            policy=policy,
+            divisor=own if per_step_mean else divisor,
+        )
+    return {name: g / len(windows) for name, g in grads(model).items()}
+
+
+def test_every_token_weighs_the_same_under_length_grouping(fx: Fixture) -> None:
+    """Length-grouped, shuffled, or cut into micro-batches of accumulation: one epoch's summed step
+    gradients (fixed weights) are the same, that of the whole split's token mean; and one step's
+    gradient does not depend on how its rows are ordered and cut."""
+    model = fx.model(dropout=False)
+    model.train(False)
+    lengths = fx.split.lengths
+    rows = np.arange(fx.split.num_rows)
+    counts = loss_terms_per_row(fx.split)
+    assert int(counts[rows[:40]].sum()) == Collator(fx.split, fx.info)(rows[:40]).num_label_tokens
+    whole = epoch_gradient(model, fx, [rows], 1)
+    plans = {
+        "grouped": (train_batches(lengths, 16, seed=1, epoch=0), 1),
+        "shuffled": (train_batches(lengths, 16, seed=2, epoch=0, group_by_length=False), 1),
+        "grouped, 5 x 3 accumulated": (train_batches(lengths, 5, seed=3, epoch=0), 3),
+    }
+    for name, (batches, accumulation) in plans.items():
+        assert max_difference(epoch_gradient(model, fx, batches, accumulation), whole) < 1e-6, name
+    # the per-step token mean weighs a token of a short-row step more: another gradient
+    grouped, _ = plans["grouped"]
+    tokens_per_step = [int(counts[b].sum()) for b in grouped]
+    assert max(tokens_per_step) > 2 * min(tokens_per_step), tokens_per_step
+    assert max_difference(epoch_gradient(model, fx, grouped, 1, per_step_mean=True), whole) > 1e-4
+
+    # one step: its rows in one batch, or shuffled into micro-batches of different widths
+    policy = resolve_precision(Precision.FP32, torch.device("cpu"))
+    collator = Collator(fx.split, fx.info)
+    step_rows = np.concatenate(grouped[:3])
+    divisor = step_divisor(fx.split, len(grouped))
+    task = Task.TOKEN_CLASSIFICATION
+    model.zero_grad(set_to_none=True)
+    backward_window(model, [collator(step_rows)], task=task, policy=policy, divisor=divisor)
+    one_batch = grads(model)
+    shuffled = np.random.default_rng(0).permutation(step_rows)
+    model.zero_grad(set_to_none=True)
+    micro = [collator(part) for part in np.split(shuffled, [5, 20])]
+    backward_window(model, micro, task=task, policy=policy, divisor=divisor)
+    assert max_difference(grads(model), one_batch) < 1e-5
 
 
 def test_multilabel_loss_is_the_per_example_mean_bce() -> None:
@@ -588,7 +658,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, root: str, spec_dict: dic
 def test_ddp_with_gloo_matches_one_process_with_accumulation(fx: Fixture, tmp_path: Path) -> None:
     """World size 2 with 1 micro-batch per step sees the same rows per step as world size 1 with
     2 micro-batches (240 rows / 16 = 15 batches: the plans match once 16 batches are cut): the
-    all-reduced label-token normalization must give the same weights."""
+    loss over the run's divisor (`world_size` undoing DDP's averaging) must give the same weights."""
     spec = make_spec(epochs=2, batch_size=15, warmup_ratio=0.0)  # 16 batches, even for both
     single, single_model, _ = run(
         fx, replace(spec, gradient_accumulation_steps=2), tmp_path / "single", model=fx.model(dropout=False)

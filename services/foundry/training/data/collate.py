@@ -8,10 +8,10 @@ normalizes and reports with:
 
 - `num_tokens`: real (non-padding) tokens, for tokens/s;
 - `num_label_tokens`: positions whose label enters the loss (first sub-tokens of labeled words;
-  rows for classification). Under gradient accumulation the loop sums the per-position losses
-  of every micro-batch of the window and divides by the window's total `num_label_tokens`
-  (across ranks too under DDP), so that each labeled token weighs the same however the window
-  was cut into micro-batches.
+  rows for classification). The loop sums the per-position losses of every micro-batch of a
+  step and divides by one number for the whole run (`loop.loss.step_divisor`: the label tokens
+  of an average step), so that each labeled token weighs the same however the rows were grouped
+  by length or cut into micro-batches; it reports the token mean of each step.
 
 Chat (causal LM): `labels` are the next-token targets, shifted per conversation (position t holds
 the label of token t + 1; the last token of a conversation and every non-assistant token hold

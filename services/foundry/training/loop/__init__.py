@@ -6,7 +6,8 @@
 - `events`: what the loop reports (`EventSink`, `StateEvent`, `StepEvent`, `EvalEvent`,
   `CheckpointEvent`) and `JobState` / `StopReason`;
 - `results`: `TrainResult`, `TrainHistory` (per-step loss and learning rate, per-evaluation metrics);
-- `loss`: the loss normalized by label tokens over a whole accumulation window (and all ranks);
+- `loss`: every label token weighs the same: each step's loss sum over the label tokens of an
+  average step (all ranks), whatever the length grouping, accumulation or DDP;
 - `step`: one optimizer step (backward, unscale, clip, AdamW, schedule) and the step reports;
 - `optim`: AdamW parameter groups (no decay for biases and norms), linear / cosine / constant
   schedules with linear warmup;

@@ -3,7 +3,8 @@
 `plan_steps(spec, micro_batches_per_epoch)`: every rank has the same number of micro-batches
 per epoch (`data.batching.train_batches` guarantees it) and it is the same every epoch, so an
 epoch has `ceil(micro / accumulation)` optimizer steps (the last window of an epoch may be
-shorter; its loss is normalized by its own label tokens, so it is still an exact mean). The
+shorter; its loss sum is divided by the run's divisor like every other, so its tokens weigh the
+same as everyone's, `loop.loss`). The
 run has `epochs * steps_per_epoch` steps, or `max_steps` when that is set (then the epochs run
 on, each with its own shuffle, until the steps are done). Warmup is `ceil(warmup_ratio * total)`.
 

@@ -1,5 +1,5 @@
-"""One optimizer step of the training loop: backward over an accumulation window (the loss
-normalized by its label tokens over all ranks, `loop.loss`), unscale (fp16), clip the gradient
+"""One optimizer step of the training loop: backward over an accumulation window (the loss sum
+over the run's divisor, the label tokens of an average step, `loop.loss`), unscale (fp16), clip the gradient
 norm (`max_grad_norm`, 0 disables), AdamW, the schedule; the batch's move to the device; and
 `StepMeter`, the steps since the last report summed into one `StepEvent`."""
 
@@ -45,8 +45,11 @@ def optimizer_step(
     scheduler: LRScheduler,
     scaler: torch.amp.GradScaler | None,
     params: list[nn.Parameter],
+    divisor: float | None = None,
 ) -> StepTotals:
-    """Train `model` (DDP-wrapped where distributed) on the micro-batches of one window."""
+    """Train `model` (DDP-wrapped where distributed) on the micro-batches of one window; the loss
+    sum is divided by `divisor` (`loss.step_divisor`), or by the window's label tokens over all
+    ranks when None (a token mean per step)."""
     label_tokens, tokens, samples = dist.all_reduce_sum(
         [
             sum(b.num_label_tokens for b in micro),
@@ -59,7 +62,7 @@ def optimizer_step(
         micro,
         task=spec.task,
         policy=policy,
-        window_label_tokens=label_tokens,
+        divisor=label_tokens if divisor is None else divisor,
         world_size=dist.world_size,
         scaler=scaler,
     )

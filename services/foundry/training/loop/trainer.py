@@ -3,7 +3,8 @@
 One optimizer step takes an accumulation window of `gradient_accumulation_steps` micro-batches
 of this rank's length-grouped batch plan (`data.batching.train_batches`, seeded by the spec's
 seed and the epoch, sharded by rank), dynamically padded (`data.collate.Collator`). The loss of
-the window is normalized by its label tokens over all ranks (`loop.loss`), then: unscale (fp16),
+the window is its loss sum over the run's divisor, the label tokens of an average step over all
+ranks, so every token weighs the same under length grouping (`loop.loss`), then: unscale (fp16),
 clip the gradient norm (`max_grad_norm`, 0 disables), AdamW, the schedule (`loop.optim`); the
 step itself is `loop.step`.
 
@@ -60,6 +61,7 @@ from foundry.training.loop.events import (
     StateEvent,
     StopReason,
 )
+from foundry.training.loop.loss import step_divisor
 from foundry.training.loop.optim import build_optimizer, build_scheduler
 from foundry.training.loop.precision import resolve_precision
 from foundry.training.loop.results import EvalRecord, TrainResult
@@ -130,6 +132,7 @@ class _Loop:
         self.eval_collator = Collator(eval, tokenizer_info, pad_to_multiple_of=pad) if eval else None
         micro = len(self._batches(0))
         self.plan = plan_steps(spec, micro)
+        self.divisor = step_divisor(train, self.plan.steps_per_epoch)
         self.fingerprint = plan_fingerprint(spec, self.plan, dist.world_size, train.num_rows)
         self.objective = Objective.of(spec)
         self.model = model.to(dist.device)
@@ -202,6 +205,7 @@ class _Loop:
             scheduler=self.scheduler,
             scaler=self.scaler,
             params=self.params,
+            divisor=self.divisor,
         )
         self.state.skipped_steps += int(done.skipped)
         loss_sum, label_tokens, tokens, samples = done.loss_sum, done.label_tokens, done.tokens, done.samples
