@@ -10,20 +10,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from minio import Minio
-from pydantic import SecretStr
 
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.s3server import SeaweedS3Server
 from foundry.runtime.settings import Settings
-
-S3_ACCESS_KEY = "foundry-test"
-S3_SECRET_KEY = "foundry-test-secret-key"
+from helpers.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -37,22 +33,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3Ser
         yield server
     finally:
         server.stop()
-
-
-def settings_for(server: SeaweedS3Server, home_dir: Path, **overrides: object) -> Settings:
-    """Settings that talk to `server` with its credentials, in a fresh bucket; `overrides` win."""
-    values: dict[str, object] = {
-        "s3_endpoint": server.endpoint,
-        "s3_access_key": S3_ACCESS_KEY,
-        "s3_secret_key": SecretStr(S3_SECRET_KEY),
-        "s3_bucket": f"test-{uuid.uuid4().hex[:16]}",
-        "s3_secure": False,
-        "s3_max_retries": 2,
-        "s3_retry_backoff_s": 0.05,
-        "home_dir": home_dir,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

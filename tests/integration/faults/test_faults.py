@@ -26,7 +26,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, settings_for
 from foundry.api.common.v1 import refs_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
@@ -38,6 +37,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.ports import pick_free_ports
 from foundry.runtime.s3server import SeaweedS3Server
 from foundry.runtime.settings import Settings
+from helpers.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, settings_for
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 WAIT_S = 30.0
