@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from foundry.runtime.errors import InvalidArgumentError
-from foundry.runtime.keys import MAX_KEY_BYTES, key_problem, validate_key, validate_prefix
+from foundry.runtime.keys import MAX_KEY_BYTES, key_problem, validate_bucket, validate_key, validate_prefix
 
 GOOD = [
     "a",
@@ -52,7 +52,8 @@ def test_bad_keys_are_refused_naming_the_key(key: str, why: str) -> None:
     assert problem is not None and why in problem
     with pytest.raises(InvalidArgumentError) as caught:
         validate_key(key)
-    assert repr(key) in caught.value.message
+    # named in full when short; a long key only by its start (no request is echoed at full size)
+    assert repr(key)[:400] in caught.value.message and len(caught.value.message) < 600
     assert caught.value.reason == "INVALID_OBJECT_KEY"
     assert caught.value.violations[0].field == "key"
 
@@ -64,3 +65,11 @@ def test_prefixes_may_be_empty_or_end_with_a_slash() -> None:
     for bad in ("/", "a//", "../", "/x/"):
         with pytest.raises(InvalidArgumentError):
             validate_prefix(bad)
+
+
+def test_a_bucket_name_is_checked_before_use() -> None:
+    assert validate_bucket("my-data.2024") == "my-data.2024"
+    for bad in ("˷ᔆ", "A", "ab", "a..b", "-ab"):
+        with pytest.raises(InvalidArgumentError) as err:
+            validate_bucket(bad)
+        assert err.value.violations[0].field == "bucket"

@@ -65,3 +65,26 @@ def test_errors_module_imports_no_grpc() -> None:
 
     code = "import sys, foundry.runtime.errors; sys.exit('grpc' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_huge_quoted_input_is_cut_everywhere() -> None:
+    huge = "n" * 3_000_000
+    error = errors.InvalidArgumentError(
+        f"dataset name {huge!r} is not valid",
+        violations=[FieldViolation(huge, huge)] * 200,
+        metadata={"name": huge},
+    )
+    assert len(error.message) < 600 and error.message.endswith("chars)")
+    assert "…(+2999" in error.message
+    status = to_rpc_status(error, request_id="r1")
+    assert len(status.message.encode()) <= 1000
+    assert status.ByteSize() < 5000  # trailing metadata stays far below gRPC's 8 KiB limit
+    bad_request = error_details_pb2.BadRequest()
+    next(d for d in status.details if d.Is(bad_request.DESCRIPTOR)).Unpack(bad_request)
+    assert 1 <= len(bad_request.field_violations) < 200
+
+
+def test_non_ascii_messages_are_cut_by_their_encoded_size() -> None:
+    status = to_rpc_status(errors.NotFoundError("北" * 450))
+    assert len(status.message.encode()) <= 1000
+    assert status.message.startswith("北" * 100) and "chars)" in status.message

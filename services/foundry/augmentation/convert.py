@@ -21,6 +21,7 @@ from foundry.augmentation.recipe import (
     ResponseQualityFilter,
 )
 from foundry.runtime.convert import example_to_pb, split_from_pb, task_to_pb
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Split
 
 _FAMILIES = {
@@ -32,6 +33,16 @@ _FAMILIES = {
 
 def _optional(message: Any, name: str, default: Any) -> Any:
     return getattr(message, name) if message.HasField(name) else default
+
+
+def _params(params: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """An operator's parameters; a number JSON cannot hold (NaN, infinity) is INVALID_ARGUMENT."""
+    try:
+        return json_format.MessageToDict(params)
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            "operator parameters must be JSON values", violations=[FieldViolation(field, str(exc))]
+        ) from exc
 
 
 def recipe_from_pb(message: recipe_pb2.Recipe) -> Recipe:
@@ -59,10 +70,10 @@ def recipe_from_pb(message: recipe_pb2.Recipe) -> Recipe:
         operators=tuple(
             OperatorStep(
                 operator=step.operator,
-                params=json_format.MessageToDict(step.params),
+                params=_params(step.params, f"recipe.operators[{i}].params"),
                 probability=_optional(step, "probability", 1.0),
             )
-            for step in message.operators
+            for i, step in enumerate(message.operators)
         ),
         multiplier=_optional(message, "multiplier", 1),
         max_attempts=_optional(message, "max_attempts", 5),

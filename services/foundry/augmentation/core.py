@@ -18,6 +18,7 @@ from typing import Any
 
 from foundry.augmentation.engine import Augmenter, AugmentResult, Progress, output_rows
 from foundry.augmentation.inference_client import InferenceJudge
+from foundry.augmentation.inline import check_inline
 from foundry.augmentation.llm_client import ChatClient
 from foundry.augmentation.operators import OPERATORS, Family, OperatorContext
 from foundry.augmentation.operators.ner import SynonymSourceParams
@@ -201,6 +202,7 @@ class AugmentationCore:
                 raise InvalidArgumentError(
                     "inline examples need their task", violations=[FieldViolation("task", "required")]
                 )
+            check_inline(examples, task)
             pool = list(examples)
             sources = pool[:limit]
         else:

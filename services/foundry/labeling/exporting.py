@@ -12,6 +12,7 @@ from foundry.labeling.annotations import AnnotatorFilter
 from foundry.labeling.project import Project
 from foundry.labeling.projects import Projects
 from foundry.runtime import datasets
+from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 from foundry.runtime.examples import Example, Provenance, Task
 from foundry.runtime.manifest import DatasetManifest, VersionRef, validate_name
 
@@ -27,6 +28,13 @@ class ExportSpec:
     min_confidence: float = 0.0
     include_unlabeled: bool = False
     output_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:  # NaN fails this too
+            raise InvalidArgumentError(
+                f"min_confidence must be within [0, 1], got {self.min_confidence}",
+                violations=[FieldViolation("min_confidence", "a probability within [0, 1]")],
+            )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 Each error class names its kind; `foundry.runtime.status` owns the one table from kind to gRPC
 status code and builds the `google.rpc` rich details (BadRequest, ErrorInfo, RetryInfo).
+
+A message may quote what the caller sent (a name, a path): every text an error carries is cut to
+a bounded length (`bounded`), so no request is echoed back, or into a log line, at full size.
 """
 
 from __future__ import annotations
@@ -10,6 +13,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
+
+#: the longest message, field path, description or metadata value an error keeps (in characters)
+MAX_MESSAGE_CHARS = 500
+MAX_FIELD_CHARS = 300
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text`, or its first `limit` characters and a marker saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
 
 
 class ErrorKind(StrEnum):
@@ -36,6 +50,10 @@ class FieldViolation:
     description: str
     line: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", bounded(self.field, MAX_FIELD_CHARS))
+        object.__setattr__(self, "description", bounded(self.description, MAX_FIELD_CHARS))
+
     @property
     def path(self) -> str:
         return self.field if self.line is None else f"line[{self.line}].{self.field}"
@@ -57,6 +75,7 @@ class FoundryError(Exception):
         metadata: Mapping[str, str] | None = None,
         retry_after_s: float | None = None,
     ) -> None:
+        message = bounded(message)
         super().__init__(message)
         self.message = message
         if reason is not None:
@@ -64,7 +83,9 @@ class FoundryError(Exception):
         elif not self.reason:
             self.reason = self.kind.value
         self.violations: tuple[FieldViolation, ...] = tuple(violations)
-        self.metadata: dict[str, str] = dict(metadata or {})
+        self.metadata: dict[str, str] = {
+            bounded(k, MAX_FIELD_CHARS): bounded(v, MAX_FIELD_CHARS) for k, v in (metadata or {}).items()
+        }
         self.retry_after_s = retry_after_s
 
     def __str__(self) -> str:

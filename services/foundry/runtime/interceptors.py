@@ -1,7 +1,11 @@
 """Server interceptors written once for every service: bearer-token auth with roles, and an
 observer that gives each RPC a request id, a structured log line, Prometheus metrics and the
 mapping of domain errors to status codes with rich details (servicers never catch or choose status
-codes)."""
+codes).
+
+The observer also installs the lenient request parser of `foundry.runtime.decoding` on every
+handler: a request (or streamed message) that does not parse is INVALID_ARGUMENT naming the RPC
+and the field, never UNKNOWN or INTERNAL."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from grpc_status import rpc_status
 
-from foundry.runtime.errors import FoundryError
+from foundry.runtime.decoding import checked, lenient
+from foundry.runtime.errors import FoundryError, bounded
 from foundry.runtime.logs import request_id_var
 from foundry.runtime.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
 from foundry.runtime.roles import allows, required_role
@@ -46,8 +51,13 @@ def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
 
 
-def _rewrap(handler: Handler, wrap: Callable[[Behavior, bool], Behavior]) -> Handler:
-    """The same handler with its behaviour replaced by `wrap(behaviour, streams_response)`."""
+def _rewrap(
+    handler: Handler,
+    wrap: Callable[[Behavior, bool], Behavior],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
+    """The same handler with its behaviour replaced by `wrap(behaviour, streams_response)` (and
+    its request parser by `request_deserializer`, if given)."""
     kinds: list[tuple[str, Callable[..., Handler], bool]] = [
         ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
         ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
@@ -59,7 +69,7 @@ def _rewrap(handler: Handler, wrap: Callable[[Behavior, bool], Behavior]) -> Han
         if behavior is not None:
             return factory(
                 wrap(behavior, streams),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=request_deserializer or handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
     raise TypeError("RPC method handler without a behaviour")
@@ -163,7 +173,8 @@ class ObserverInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         request_id = _metadata(handler_call_details).get(REQUEST_ID_KEY) or uuid.uuid4().hex
         observe = _Observation(self._service, method, request_id)
 
-        def wrap(behavior: Behavior, streams: bool) -> Behavior:
+        def wrap(parsed_behavior: Behavior, streams: bool) -> Behavior:
+            behavior = checked(parsed_behavior, method, handler.request_streaming, streams)
             if streams:
 
                 async def call_stream(
@@ -195,7 +206,7 @@ class ObserverInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return call
 
-        return _rewrap(handler, wrap)
+        return _rewrap(handler, wrap, lenient(handler.request_deserializer, method))
 
 
 class _Observation:
@@ -226,7 +237,7 @@ class _Observation:
         """Record the failure, then end the RPC with the right status (always raises)."""
         if isinstance(exc, FoundryError):
             status = rpc_status.to_status(to_rpc_status(exc, self.request_id))
-            self.end(status.code, str(exc))
+            self.end(status.code, bounded(str(exc)))
             trailing = (*status.trailing_metadata, (REQUEST_ID_KEY, self.request_id))
             await context.abort(status.code, status.details, trailing)
         if isinstance(exc, grpc.aio.AbortError):  # the servicer aborted with its own status
@@ -239,7 +250,7 @@ class _Observation:
             self.end(grpc.StatusCode.CANCELLED)
             raise exc
         log.error("unhandled error in %s", self.method, exc_info=exc)
-        self.end(grpc.StatusCode.INTERNAL, repr(exc))
+        self.end(grpc.StatusCode.INTERNAL, bounded(repr(exc)))
         await context.abort(
             grpc.StatusCode.INTERNAL,
             f"internal error (request id {self.request_id})",

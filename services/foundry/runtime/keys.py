@@ -3,12 +3,15 @@
 A valid key is non-empty, at most 1024 UTF-8 bytes (the S3 limit), relative (no leading '/'),
 has no empty segment ('a//b', a trailing '/'), no '.' or '..' segment, no backslash and no
 control character. These rules keep keys portable across S3 servers and safe to mirror onto a
-local file system (no path traversal).
+local file system (no path traversal). A bucket a caller names (an import from any bucket) is
+checked by the S3 client's own rules before it is used.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from minio.helpers import check_bucket_name
 
 from foundry.runtime.errors import FieldViolation, InvalidArgumentError
 
@@ -50,6 +53,19 @@ def validate_key(key: str) -> str:
             metadata={"key": key},
         )
     return key
+
+
+def validate_bucket(bucket: str) -> str:
+    """Return `bucket` unchanged, or raise `InvalidArgumentError` saying why it is no bucket name."""
+    try:
+        check_bucket_name(bucket)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"invalid bucket name {bucket!r}",
+            reason="INVALID_BUCKET_NAME",
+            violations=[FieldViolation("bucket", "3 to 63 lowercase letters, digits, dots and hyphens")],
+        ) from None
+    return bucket
 
 
 def validate_prefix(prefix: str) -> str:

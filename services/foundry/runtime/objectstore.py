@@ -34,7 +34,7 @@ from minio import Minio
 from foundry.runtime.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from foundry.runtime.hashing import HASH_CHUNK_BYTES, HashingReader, content_sha256, file_sha256
 from foundry.runtime.integrity import check_digest, read_foreign, read_verified, recorded_sha256
-from foundry.runtime.keys import validate_key, validate_prefix
+from foundry.runtime.keys import validate_bucket, validate_key, validate_prefix
 from foundry.runtime.objectinfo import SHA256_HEADER, SHA256_METADATA, ObjectInfo
 from foundry.runtime.s3calls import S3Caller
 from foundry.runtime.s3client import connect
@@ -284,6 +284,7 @@ class ObjectStore:
         one; a mismatch raises CorruptionError. The returned info holds the computed sha256.
         """
         validate_key(key)
+        validate_bucket(bucket)
 
         def download() -> ObjectInfo:
             sink.seek(0)
