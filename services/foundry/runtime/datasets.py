@@ -215,6 +215,16 @@ def list_datasets(store: ObjectStore) -> list[str]:
     )
 
 
+#: objects derived from a dataset version's rows (the training tokenization cache) live under
+#: `derived_prefix(version_id)`, so that deleting or erasing the version removes them too
+DERIVED_PREFIX = "cache/tokenized/"
+
+
+def derived_prefix(version_id: str) -> str:
+    """Where the objects derived from dataset version `version_id`'s rows are kept."""
+    return f"{DERIVED_PREFIX}{version_id}/"
+
+
 def list_versions(
     store: ObjectStore, name: str, *, corrupt: list[CorruptEntry] | None = None
 ) -> list[DatasetManifest]:

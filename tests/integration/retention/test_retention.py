@@ -156,9 +156,12 @@ async def test_erase_subject_by_value_and_by_pseudonym(service: Service) -> None
     bob_pseudonym = next(t for t in stored if "ticket 1:" in t).rsplit(" ", 1)[-1]
     assert bob_pseudonym.startswith("<EMAIL_")
 
+    cached = f"{datasets.derived_prefix(people.version_id)}k/train.npz"  # tokens of its rows
+    store.put_bytes(cached, b"encoded rows, alice's among them")
+
     dry = await service.stub.EraseSubject(pb.EraseSubjectRequest(pseudonym=bob_pseudonym, dry_run=True))
     assert dry.dry_run and dry.examples_removed == 4 + 8 and len(dry.versions) == 2
-    assert store.keys("erasures/") == [] and texts(store, people) == stored
+    assert store.keys("erasures/") == [] and texts(store, people) == stored and store.exists(cached)
 
     erased = await service.stub.EraseSubject(
         pb.EraseSubjectRequest(pii_type=recipe_pb2.PII_TYPE_EMAIL, value=ALICE, reason="GDPR art. 17")
@@ -174,6 +177,7 @@ async def test_erase_subject_by_value_and_by_pseudonym(service: Service) -> None
         kept = texts(store, manifest)
         assert len(kept) == (36 if name == "people" else 72)
         assert not any("ticket 0:" in t or "ticket 10:" in t for t in kept)
+    assert not store.exists(cached)  # what was derived from the erased rows went with them
     log = store.get_bytes(f"erasures/{erased.erasure_id}.json").decode()
     assert "GDPR art. 17" in log and ALICE not in log and "alice" not in log
     assert json.loads(log)["examples_removed"] == 12
@@ -195,15 +199,19 @@ async def test_gc_collects_orphan_shards_past_the_grace_period_only_when_applied
     orphan = shard_key("logs", "0" * 64)
     store.put_bytes(orphan, b"half a write")
     store.put_bytes("models/m/" + "1" * 64 + "/hf/model.safetensors", b"weights of a dead job")
+    stale_cache = f"{datasets.derived_prefix('2' * 64)}k/train.npz"  # of a version no dataset holds
+    live_cache = f"{datasets.derived_prefix(kept.version_id)}k/train.npz"
+    store.put_bytes(stale_cache, b"stale")
+    store.put_bytes(live_cache, b"live")
 
     young = await service.stub.CollectGarbage(pb.CollectGarbageRequest())
     assert not young.applied and young.orphan_objects == 0
 
     dry = await service.stub.CollectGarbage(pb.CollectGarbageRequest(grace_s=0))
-    assert dry.orphan_objects == 2 and dry.deleted_objects == 0 and store.exists(orphan)
-    assert sorted(dry.keys) == sorted([orphan, "models/m/" + "1" * 64 + "/hf/model.safetensors"])
+    assert dry.orphan_objects == 3 and dry.deleted_objects == 0 and store.exists(orphan)
+    assert sorted(dry.keys) == sorted([orphan, "models/m/" + "1" * 64 + "/hf/model.safetensors", stale_cache])
 
     applied = await service.stub.CollectGarbage(pb.CollectGarbageRequest(grace_s=0, apply=True))
-    assert applied.deleted_objects == 2 and applied.deleted_bytes == len(b"half a write") + 21
-    assert not store.exists(orphan)
+    assert applied.deleted_objects == 3 and applied.deleted_bytes == len(b"half a write") + 21 + 5
+    assert not store.exists(orphan) and not store.exists(stale_cache) and store.exists(live_cache)
     assert texts(store, datasets.get_manifest(store, "logs", kept.version_id)) == ["kept"]

@@ -87,7 +87,7 @@ def test_second_load_is_a_hit_with_identical_arrays(
     assert hit
     assert_same(first, second)
     key = cache_key(manifest.version_id, tokenizer, 32, label_map, Overflow.WINDOW)
-    assert store.keys("cache/tokenized/") == [cache_object_key(key, Split.TRAIN)]
+    assert store.keys("cache/tokenized/") == [cache_object_key(manifest.version_id, key, Split.TRAIN)]
 
     # another split, max length or overflow is another cache entry
     validation, hit = load_or_encode(store, manifest, Split.VALIDATION, tokenizer, 32, label_map)
@@ -109,7 +109,7 @@ def test_a_tampered_cache_object_is_detected(
     label_map = label_map_for(manifest.task, manifest.label_set)
     original, _ = load_or_encode(store, manifest, Split.TRAIN, tokenizer, 32, label_map)
     key = cache_key(manifest.version_id, tokenizer, 32, label_map, Overflow.WINDOW)
-    object_key = cache_object_key(key, Split.TRAIN)
+    object_key = cache_object_key(manifest.version_id, key, Split.TRAIN)
     recorded = store.stat(object_key).sha256
     assert recorded is not None
 
@@ -120,7 +120,7 @@ def test_a_tampered_cache_object_is_detected(
         settings.s3_bucket, object_key, io.BytesIO(bytes(forged)), len(forged), metadata={"sha256": recorded}
     )
     with pytest.raises(CorruptionError, match="tokenized"):
-        load_cached(store, key, Split.TRAIN)
+        load_cached(store, manifest.version_id, key, Split.TRAIN)
     with pytest.raises(CorruptionError):
         load_or_encode(store, manifest, Split.TRAIN, tokenizer, 32, label_map, rebuild_corrupt=False)
 
@@ -132,9 +132,11 @@ def test_a_tampered_cache_object_is_detected(
 
     # well-formed bytes stored under another encoding's key are caught too
     other_key = cache_key(manifest.version_id, tokenizer, 64, label_map, Overflow.WINDOW)
-    store.put_bytes(cache_object_key(other_key, Split.TRAIN), store.get_bytes(object_key))
+    store.put_bytes(
+        cache_object_key(manifest.version_id, other_key, Split.TRAIN), store.get_bytes(object_key)
+    )
     with pytest.raises(CorruptionError, match="another encoding"):
-        load_cached(store, other_key, Split.TRAIN)
+        load_cached(store, manifest.version_id, other_key, Split.TRAIN)
 
 
 def test_a_dataset_of_another_task_is_refused(

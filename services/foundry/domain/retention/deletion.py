@@ -9,8 +9,9 @@ unless `force`. Otherwise, in this order:
 2. the manifest is deleted: from here on the version is invisible (listing, reading, training);
 3. its objects are deleted: for a dataset version the shards that no other version of the same
    dataset names (shards are content-addressed and shared between versions of one dataset; the
-   shard key holds the dataset name, so no other dataset can name them); for a model version
-   every object under its prefix (artifacts are never shared).
+   shard key holds the dataset name, so no other dataset can name them) and what was derived
+   from its rows (the tokenization cache, `datasets.derived_prefix`); for a model version every
+   object under its prefix (artifacts are never shared).
 
 A step that fails midway leaves objects no manifest names; `gc` collects them. A write of the
 same rows into the same dataset that runs at the very moment its shards are deleted can name a
@@ -76,6 +77,7 @@ def delete_dataset_version(
     refuse_if_depended_on(f"dataset version {ref}", dependents, force)
     kept = _shards_named_elsewhere(store, name, version_id)
     doomed = {} if kept is None else {s.key: s.size_bytes for s in shards if s.key not in kept}
+    doomed.update({o.key: o.size_bytes for o in store.list(datasets.derived_prefix(version_id))})
     tombstone = write_tombstone(
         store,
         Tombstone(

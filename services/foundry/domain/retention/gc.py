@@ -6,7 +6,9 @@ Orphans are
   deletion that stopped midway. A dataset with a manifest that cannot be read is skipped whole
   (what it names cannot be told);
 - model version folders (`models/<name>/<version_id>/...`) without a manifest: a training job
-  that died while it uploaded its artifacts.
+  that died while it uploaded its artifacts;
+- derived objects (`cache/tokenized/<version_id>/...`) of a dataset version that no dataset
+  holds any more (deleted by an earlier release, or by a deletion that stopped midway).
 
 Only objects last modified more than `grace_s` ago are orphans: a write in flight uploads its
 shards before its manifest, and its young shards must not be collected under it. Without
@@ -60,7 +62,11 @@ def collect_garbage(store: ObjectStore, *, grace_s: float = DEFAULT_GRACE_S, app
         )
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     report = GcReport(applied=apply, grace_s=grace_s)
-    orphans = [*_orphan_shards(store, cutoff, report), *_orphan_model_objects(store, cutoff)]
+    orphans = [
+        *_orphan_shards(store, cutoff, report),
+        *_orphan_model_objects(store, cutoff),
+        *_orphan_derived(store, cutoff),
+    ]
     for info in orphans:
         report.add(info)
         if apply:
@@ -94,4 +100,18 @@ def _orphan_model_objects(store: ObjectStore, cutoff: datetime) -> list[ObjectIn
                 continue
             if objects and all(_old(o, cutoff) for o in objects):
                 found.extend(objects)
+    return found
+
+
+def _orphan_derived(store: ObjectStore, cutoff: datetime) -> list[ObjectInfo]:
+    live = {
+        version.rstrip("/").rsplit("/", 1)[-1]
+        for dataset in store.list_prefixes(DATASETS_PREFIX)
+        for version in store.list_prefixes(f"{dataset}versions/")
+        if next(store.list(version), None) is not None  # a deleted version's folder may stay, empty
+    }
+    found: list[ObjectInfo] = []
+    for prefix in store.list_prefixes(datasets.DERIVED_PREFIX):
+        if prefix[len(datasets.DERIVED_PREFIX) : -1] not in live:
+            found.extend(o for o in store.list(prefix) if _old(o, cutoff))
     return found

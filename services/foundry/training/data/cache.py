@@ -4,7 +4,9 @@ A dataset version is immutable and so is a tokenizer, so an encoded split is a p
 (dataset version id, tokenizer sha256, max length, task and label map, overflow handling, the
 encoding format): `cache_key` hashes exactly these, and the split is stored at
 
-    cache/tokenized/<key>/<split>.npz
+    cache/tokenized/<dataset version id>/<key>/<split>.npz
+
+(`runtime.datasets.derived_prefix`: deleting or erasing a dataset version deletes its entries).
 
 through `ObjectStore` (its sha256 recorded on write and verified on every read). A task with its
 own encoding (chat: a template renders each conversation first) passes a `SplitEncoder`, whose
@@ -23,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from foundry.runtime.datasets import iter_examples
+from foundry.runtime.datasets import DERIVED_PREFIX, derived_prefix, iter_examples
 from foundry.runtime.errors import CorruptionError, FailedPreconditionError, NotFoundError
 from foundry.runtime.examples import Example, Split
 from foundry.runtime.hashing import canonical_json_sha256
@@ -36,7 +38,7 @@ from foundry.training.data.tokenizer import TokenizerInfo
 
 log = logging.getLogger("foundry.training.cache")
 
-CACHE_PREFIX = "cache/tokenized/"
+CACHE_PREFIX = DERIVED_PREFIX
 #: bump whenever `encode_split` would give different arrays for the same inputs
 ENCODING_FORMAT = 1
 NPZ_CONTENT_TYPE = "application/x-npz"
@@ -79,13 +81,13 @@ def _key_fields(
     }
 
 
-def cache_object_key(key: str, split: Split) -> str:
-    return f"{CACHE_PREFIX}{key}/{split.value}.npz"
+def cache_object_key(dataset_version_id: str, key: str, split: Split) -> str:
+    return f"{derived_prefix(dataset_version_id)}{key}/{split.value}.npz"
 
 
-def load_cached(store: ObjectStore, key: str, split: Split) -> EncodedSplit | None:
+def load_cached(store: ObjectStore, dataset_version_id: str, key: str, split: Split) -> EncodedSplit | None:
     """The cached split, None if there is none; `CorruptionError` if it fails verification."""
-    object_key = cache_object_key(key, split)
+    object_key = cache_object_key(dataset_version_id, key, split)
     try:
         data = store.get_bytes(object_key)
     except NotFoundError:
@@ -129,7 +131,7 @@ def load_or_encode(
         fields.update(encoder.fingerprint)
     key = canonical_json_sha256(fields)
     try:
-        cached = load_cached(store, key, split)
+        cached = load_cached(store, manifest.version_id, key, split)
     except CorruptionError as exc:
         if not rebuild_corrupt:
             raise
@@ -144,5 +146,9 @@ def load_or_encode(
         encoded = encode_split(examples, info, label_map, max_length, overflow=overflow)
     if store_miss:
         meta = {"key": key, "split": split.value, "dataset": str(manifest.ref), **fields}
-        store.put_bytes(cache_object_key(key, split), encoded.to_npz(meta), content_type=NPZ_CONTENT_TYPE)
+        store.put_bytes(
+            cache_object_key(manifest.version_id, key, split),
+            encoded.to_npz(meta),
+            content_type=NPZ_CONTENT_TYPE,
+        )
     return encoded, False
