@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -88,7 +89,7 @@ def stored_datasets(settings: Settings) -> list[str]:
     return ["fuzz-ner", "fuzz-cls", first.version_id, second.version_id, "PER", "LOC", "a", "train"]
 
 
-async def annotated_project(labeling: lpb_grpc.LabelingServiceStub) -> str:
+async def annotated_project(labeling: Any) -> str:  # an aio stub (the generated ones type sync calls)
     """A text-classification project over "fuzz-cls" whose two annotators have labelled every item
     they were given (disagreeing on every third): Aggregate and Agreement have votes to work on."""
     created = await labeling.CreateProject(
