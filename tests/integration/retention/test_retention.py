@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -215,3 +216,11 @@ async def test_gc_collects_orphan_shards_past_the_grace_period_only_when_applied
     assert applied.deleted_objects == 3 and applied.deleted_bytes == len(b"half a write") + 21 + 5
     assert not store.exists(orphan) and not store.exists(stale_cache) and store.exists(live_cache)
     assert texts(store, datasets.get_manifest(store, "logs", kept.version_id)) == ["kept"]
+
+
+async def test_gc_refuses_a_grace_period_that_is_not_a_finite_number_in_range(service: Service) -> None:
+    for grace_s in [-1.0, math.nan, math.inf, 1e300]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await service.stub.CollectGarbage(pb.CollectGarbageRequest(grace_s=grace_s))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, grace_s
+        assert "grace_s" in (refused.value.details() or "")

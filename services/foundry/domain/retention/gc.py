@@ -17,6 +17,7 @@ shards before its manifest, and its young shards must not be collected under it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,8 @@ from foundry.runtime.objectinfo import ObjectInfo
 from foundry.runtime.objectstore import ObjectStore
 
 DEFAULT_GRACE_S = 3600.0
+#: the longest grace period (ten years): beyond it, or not a finite number, is INVALID_ARGUMENT
+MAX_GRACE_S = 10 * 365 * 86400.0
 #: orphan keys named in a report (all are counted)
 MAX_LISTED = 100
 
@@ -56,10 +59,9 @@ def _old(info: ObjectInfo, cutoff: datetime) -> bool:
 
 def collect_garbage(store: ObjectStore, *, grace_s: float = DEFAULT_GRACE_S, apply: bool = False) -> GcReport:
     """Find (and with `apply`, delete) the orphan objects; see the module's docstring."""
-    if grace_s < 0:
-        raise InvalidArgumentError(
-            "grace_s must be >= 0", violations=[FieldViolation("grace_s", "must be >= 0")]
-        )
+    if not (math.isfinite(grace_s) and 0 <= grace_s <= MAX_GRACE_S):
+        rule = f"must be a finite number in [0, {MAX_GRACE_S:.0f}]"
+        raise InvalidArgumentError(f"grace_s {rule}", violations=[FieldViolation("grace_s", rule)])
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     report = GcReport(applied=apply, grace_s=grace_s)
     orphans = [

@@ -939,7 +939,9 @@ class CollectGarbageRequest(_message.Message):
     apply: _builtins.bool
     """Delete the orphans; false only reports them."""
     grace_s: _builtins.float
-    """Objects younger than this are never orphans (writes in flight). Default 3600."""
+    """Objects younger than this are never orphans (writes in flight). Default 3600; finite, in
+    [0, 315360000] (ten years; INVALID_ARGUMENT beyond).
+    """
     def __init__(
         self,
         *,
