@@ -35,6 +35,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.training import jobstore
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter
 from foundry.training.loop.events import JobState
+from foundry.training.search.runner import is_search
 from foundry.training.settings import TrainingSettings
 
 log = logging.getLogger("foundry.training.executor")
@@ -201,8 +202,8 @@ class LocalExecutor(JobExecutor):
             except Exception:  # a broken job must not stop the service from starting
                 log.exception("cannot read job events", extra={"job_id": job_id})
                 continue
-            if state not in ACTIVE_STATES:
-                continue
+            if state not in ACTIVE_STATES or is_search(jobstore.get_job(self.store, job_id).spec):
+                continue  # finished, or a search (the core runs those; their trials are jobs here)
             pid = self._read_pid(job_id)
             if pid is not None and _pid_alive(pid, job_id):
                 log.info("re-attached worker", extra={"job_id": job_id, "pid": pid})

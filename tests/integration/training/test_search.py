@@ -1,0 +1,127 @@
+"""A recipe search end to end: `foundry train --search` against a real training service with the
+`LocalExecutor` and the real S3 server; a tiny model on a tiny dataset. The search job's trials
+are child jobs with their own events, the parent's stream relays them with each trial's score,
+the final job produces a normal model version, and the CLI prints the trial table."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from typer.testing import CliRunner
+
+from foundry.api.common.v1 import job_pb2, refs_pb2
+from foundry.api.training.v1 import training_service_pb2 as pb
+from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
+from foundry.cli import console as cli_console
+from foundry.cli.main import app
+from foundry.runtime.datasets import write_dataset_version
+from foundry.runtime.examples import Task
+from foundry.runtime.objectstore import ObjectStore
+from foundry.runtime.settings import Settings
+from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
+from integration.training.test_training_service import (
+    PEOPLE,
+    PLACES,
+    TEMPLATES,
+    import_model,
+    spec_pb,
+    start,
+    stop_workers,
+)
+
+
+async def test_a_search_runs_trials_as_child_jobs_then_the_final_model(
+    settings: Settings, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples = synthetic_ner_examples(48, people=PEOPLE, places=PLACES, templates=TEMPLATES, place_stride=5)
+    dataset = write_dataset_version(
+        store, "ner-search", Task.TOKEN_CLASSIFICATION, examples, label_set=["LOC", "PER"]
+    )
+    folder = tiny_bert(
+        settings.home_dir / "tiny-search", vocab_from_texts([" ".join(e.tokens or ()) for e in examples])
+    )
+    server, local = await start(settings, None)
+    monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
+    monkeypatch.setattr(cli_console.console, "width", 200)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.TrainingServiceStub(channel)
+            await import_model(stub, folder)
+            # a budget too small for the final model and a round of trials is refused up front
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                too_small = spec_pb(dataset, epochs=2)
+                too_small.search.budget = 1.5
+                await stub.SubmitJob(pb.SubmitJobRequest(spec=too_small))
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+            args = ["train", "--dataset", dataset.name, "--base-model", "tiny-bert", "--name", "searched"]
+            args += ["--epochs", "2", "--batch-size", "8", "--search", "6"]
+            result = await asyncio.to_thread(CliRunner().invoke, app, args)
+            out = " ".join(result.output.split())
+            assert result.exit_code == 0, (out[-3000:], result.exception)
+            assert "recipe search:" in out and "final" in out and "searched@" in out
+
+            listed = await stub.ListJobs(pb.ListJobsRequest(model_name="searched"))
+            parent = next(j for j in listed.jobs if j.spec.search.budget == 6)
+            assert parent.state == job_pb2.JOB_STATE_SUCCEEDED, parent.error
+            # 8 recipes, then 4, then 2; then the final job
+            assert [sum(1 for t in parent.trials if t.rung == r) for r in range(3)] == [8, 4, 2]
+            assert list(parent.child_job_ids) == [t.job_id for t in parent.trials] + [
+                parent.search_final.job_id
+            ]
+            assert 0 < parent.search_spent_units <= parent.search_budget_units == 6 * 32 * 2
+            assert all(
+                t.state == job_pb2.JOB_STATE_SUCCEEDED and t.objective == "eval_f1" for t in parent.trials
+            )
+            last_round = [t for t in parent.trials if t.rung == 2]
+            winner = max(last_round, key=lambda t: t.objective_value)
+            assert (parent.search_final.learning_rate, parent.search_final.epochs) == (
+                winner.learning_rate,
+                winner.epochs,
+            )
+
+            # every trial is a job with its own events, scored on the validation split
+            trial = (await stub.GetJob(pb.GetJobRequest(job_id=parent.trials[0].job_id))).job
+            assert (
+                trial.spec.search.trial and trial.spec.max_train_examples == parent.trials[0].train_examples
+            )
+            assert not trial.model_version_id
+            events = [
+                r.event async for r in stub.WatchJob(pb.WatchJobRequest(job_id=trial.job_id), timeout=60)
+            ]
+            assert {job_pb2.PROGRESS_EVENT_KIND_TRAIN, job_pb2.PROGRESS_EVENT_KIND_EVAL} <= {
+                e.kind for e in events
+            }
+            assert "eval_f1" in events[-1].eval_metrics
+
+            # the parent's stream relays the trials' progress and scores
+            relayed = [
+                r.event async for r in stub.WatchJob(pb.WatchJobRequest(job_id=parent.job_id), timeout=60)
+            ]
+            assert any(
+                e.kind == job_pb2.PROGRESS_EVENT_KIND_TRAIN and "trial 1 " in e.message for e in relayed
+            )
+            scored = [
+                e
+                for e in relayed
+                if e.kind == job_pb2.PROGRESS_EVENT_KIND_LOG and "eval_f1" in e.eval_metrics
+            ]
+            assert len(scored) == len(parent.trials)
+
+            # the final job is a normal job with a normal model version, evaluated on test
+            model = (
+                await stub.GetModel(pb.GetModelRequest(model=refs_pb2.ModelRef(name="searched")))
+            ).model_version
+            assert model.version_id == parent.model_version_id and model.job_id == parent.search_final.job_id
+            assert model.spec.learning_rate == pytest.approx(winner.learning_rate)
+            assert not model.spec.search.budget
+            assert any(s.split for s in model.metrics.splits)
+            versions = await stub.ListModels(pb.ListModelsRequest(include_rejected=True))
+            assert [m.version_id for m in versions.model_versions] == [
+                model.version_id
+            ]  # trials publish none
+    finally:
+        await server.drain(0)
+        stop_workers(local)
