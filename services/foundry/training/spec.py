@@ -178,6 +178,9 @@ class SearchOptions:
 
     budget: float = 0.0
     trial: bool = False
+    #: the grid; empty: the default one (`search.space`)
+    learning_rates: tuple[float, ...] = ()
+    epochs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ def test_grid_holds_the_specs_own_recipe_and_scales_for_lora() -> None:
     assert Recipe(7e-5, 2) in own and len(own) == 10
     lora = grid(_spec(method=TrainingMethod.LORA))
     assert min(r.learning_rate for r in lora) == pytest.approx(3e-5 * 4)
+    chosen = grid(_spec(search=SearchOptions(learning_rates=(2e-4, 1e-4, 2e-4), epochs=(4,))))
+    assert chosen == [Recipe(1e-4, 4), Recipe(2e-4, 4)]
 
 
 @pytest.mark.parametrize(("budget", "examples"), [(3.0, 3000), (2.0, 1000), (5.5, 777), (1.6, 10_000)])
@@ -106,7 +108,8 @@ def test_a_budget_too_small_for_the_final_model_and_a_round_is_refused() -> None
 
 
 def test_the_spec_checks_the_search() -> None:
-    assert minimum_budget(2) == 1.5
+    assert minimum_budget(_spec()) == 1.5
+    assert minimum_budget(_spec(search=SearchOptions(budget=3, epochs=(1, 4)))) == 2.0
     _spec(search=SearchOptions(budget=3)).check()
     for options, changes, path in [
         (SearchOptions(budget=-1), {}, "search.budget"),
@@ -114,12 +117,18 @@ def test_the_spec_checks_the_search() -> None:
         (SearchOptions(budget=1.5), {}, "search.budget"),
         (SearchOptions(budget=3, trial=True), {}, "search.trial"),
         (SearchOptions(budget=3), {"max_steps": 10}, "max_steps"),
+        (SearchOptions(budget=3, learning_rates=(1e-4, -1.0)), {}, "search.learning_rates"),
+        (SearchOptions(budget=3, epochs=(0, 2)), {}, "search.epochs"),
+        (SearchOptions(budget=2, epochs=(2, 4)), {}, "search.budget"),
     ]:
         with pytest.raises(InvalidArgumentError) as caught:
             _spec(search=options, **changes).check()
         assert path in [v.field for v in caught.value.violations]
-    spec = _spec(search=SearchOptions(budget=3))
+    spec = _spec(search=SearchOptions(budget=3, learning_rates=(1e-4, 3e-4), epochs=(2, 5)))
     assert JobSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(InvalidArgumentError) as caught:
+        JobSpec.from_dict({**spec.to_dict(), "search": {"learning_rates": [1e-4, "fast"]}})
+    assert [v.field for v in caught.value.violations] == ["search.learning_rates[1]"]
 
 
 def test_trial_and_final_specs() -> None:

@@ -1,7 +1,8 @@
-"""The recipes a search tries: learning rates x epoch counts around the spec's own recipe.
+"""The recipes a search tries: learning rates x epoch counts, by default around the spec's own
+recipe (`search.learning_rates` and `search.epochs` replace either axis).
 
-The grid always holds the spec's own learning rate and epochs (the default run), so a search can
-only lose to it by the noise of its trials. LoRA trains at larger rates, so its grid is scaled
+The default grid always holds the spec's own learning rate and epochs (the default run), so a
+search can only lose to it by the noise of its trials. LoRA trains at larger rates, so its grid is scaled
 by the ratio of its default rate to full fine-tuning's.
 """
 
@@ -36,14 +37,24 @@ class Recipe:
 def grid(spec: JobSpec) -> list[Recipe]:
     """The recipes of `spec`'s search, in a fixed order (ties between equal scores go to the
     earlier one)."""
+    return [Recipe(rate, count) for count in grid_epochs(spec) for rate in grid_learning_rates(spec)]
+
+
+def grid_learning_rates(spec: JobSpec) -> list[float]:
+    """`search.learning_rates`, else `LEARNING_RATES` (scaled for LoRA) and the spec's own."""
+    if spec.search.learning_rates:
+        return sorted(set(spec.search.learning_rates))
     scale = DEFAULT_LORA_LEARNING_RATE / DEFAULT_LEARNING_RATE if spec.method is TrainingMethod.LORA else 1.0
-    rates = sorted({round(rate * scale, 12) for rate in LEARNING_RATES} | {spec.peak_learning_rate})
-    epochs = [spec.epochs + extra for extra in EXTRA_EPOCHS]
-    return [Recipe(rate, count) for count in epochs for rate in rates]
+    return sorted({round(rate * scale, 12) for rate in LEARNING_RATES} | {spec.peak_learning_rate})
 
 
-def minimum_budget(epochs: int) -> float:
-    """The smallest budget (in runs of `epochs` epochs) that leaves room for the final model at
-    the grid's largest epoch count and one round of trials: anything at or under the final's
-    share is refused up front."""
-    return (epochs + max(EXTRA_EPOCHS)) / epochs
+def grid_epochs(spec: JobSpec) -> list[int]:
+    """`search.epochs`, else the spec's epochs and `EXTRA_EPOCHS` more."""
+    return sorted(set(spec.search.epochs or [spec.epochs + extra for extra in EXTRA_EPOCHS]))
+
+
+def minimum_budget(spec: JobSpec) -> float:
+    """The smallest budget (in runs of the spec) that leaves room for the final model at the
+    grid's largest epoch count and one round of trials: anything at or under the final's share
+    is refused up front."""
+    return max(grid_epochs(spec)) / spec.epochs

@@ -440,6 +440,8 @@ class SearchOptions(_message.Message):
 
     BUDGET_FIELD_NUMBER: _builtins.int
     TRIAL_FIELD_NUMBER: _builtins.int
+    LEARNING_RATES_FIELD_NUMBER: _builtins.int
+    EPOCHS_FIELD_NUMBER: _builtins.int
     budget: _builtins.float
     """Training budget of the whole search, final model included, as a multiple of the cost of
     the spec's own run (training examples x epochs); 0 for no search. A job with a budget is a
@@ -450,15 +452,27 @@ class SearchOptions(_message.Message):
     """Set by the search on its trial jobs: train, evaluate on eval_split, and stop (no test
     evaluation, no export, no model version). Not for clients.
     """
+    @_builtins.property
+    def learning_rates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The learning rates to try; empty for the default grid (3e-5, 5e-5, 1e-4, 2e-4 and the spec's
+        own; x4 with LoRA).
+        """
+
+    @_builtins.property
+    def epochs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The epoch counts to try; empty for the spec's epochs and one more."""
+
     def __init__(
         self,
         *,
         budget: _builtins.float = ...,
         trial: _builtins.bool = ...,
+        learning_rates: _abc.Iterable[_builtins.float] | None = ...,
+        epochs: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "trial", b"trial"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "epochs", b"epochs", "learning_rates", b"learning_rates", "trial", b"trial"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
