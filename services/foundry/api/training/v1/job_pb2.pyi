@@ -70,8 +70,9 @@ class Job(_message.Message):
     model_version_id: _builtins.str
     """The resulting model version's id (SUCCEEDED only)."""
     search_budget_units: _builtins.int
-    """The search's training budget and what it has spent, in training examples x epochs."""
+    """The search's training budget, in training examples x epochs (final model included)."""
     search_spent_units: _builtins.int
+    """What its trials and final job have spent of it so far, in training examples x epochs."""
     @_builtins.property
     def spec(self) -> _training_spec_pb2.JobSpec:
         """The spec, with every default filled in and references resolved."""
@@ -162,16 +163,17 @@ class SearchTrial(_message.Message):
     rung: _builtins.int
     """The halving round (0 first); the final model's job is not a trial."""
     learning_rate: _builtins.float
-    """The recipe."""
+    """The recipe's peak learning rate."""
     epochs: _builtins.int
+    """The recipe's epochs."""
     train_examples: _builtins.int
-    """Training examples it used, and its cost (examples x epochs)."""
+    """Training examples it used (the first ones of the training split)."""
     cost_units: _builtins.int
+    """Its cost: train_examples x epochs."""
     state: _job_pb2.JobState.ValueType
-    """The child's state and its best value of the spec's objective on the validation split
-    (valid once it succeeded).
-    """
+    """The child job's state."""
     objective_value: _builtins.float
+    """Its best value of the objective on the validation split (valid once it succeeded)."""
     objective: _builtins.str
     """The objective's name ("eval_f1")."""
     def __init__(
