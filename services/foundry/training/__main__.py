@@ -41,6 +41,7 @@ def build(settings: TrainingSettings, executor: JobExecutor | None = None) -> Se
         await asyncio.to_thread(core.resume_searches)
 
     async def shutdown() -> None:
+        await asyncio.to_thread(core.close)  # searches stop following; the next start resumes them
         await asyncio.to_thread(executor.close)  # workers keep running; the next start re-attaches
 
     return ServiceDefinition(

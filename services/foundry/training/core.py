@@ -147,6 +147,11 @@ class TrainingCore:
         assert outcome.job is not None
         return outcome.job.record.job_id
 
+    def close(self) -> None:
+        """Stop the search threads (their children keep running; the next start resumes them)."""
+        for runner in list(self._searches.values()):
+            runner.stop()
+
     def resume_searches(self) -> None:
         """At start: run again every search job that had not finished (the executors leave them
         alone; their children are jobs like any other)."""

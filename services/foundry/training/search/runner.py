@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -39,6 +38,10 @@ Cancel = Callable[[str, str], object]
 
 class SearchCancelled(Exception):
     pass
+
+
+class SearchStopped(Exception):
+    """The service is shutting down: the search stops where it is (its next start resumes it)."""
 
 
 def is_search(spec: JobSpec) -> bool:
@@ -72,10 +75,17 @@ class SearchRunner:
         self.cancel = cancel
         self.poll_interval_s = poll_interval_s
         self.seen: dict[str, int] = {}  # child job id -> last relayed seq
+        self._stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name=f"search-{job_id[:12]}", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop following the children (they keep running) and end the thread."""
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=timeout_s)
 
     # --- the search -----------------------------------------------------------------------------
 
@@ -87,6 +97,8 @@ class SearchRunner:
             if jobstore.cancel_requested(self.store, self.job_id):
                 raise SearchCancelled()
             self._run(writer)
+        except SearchStopped:
+            log.info("search %s stopped with the service", self.job_id)
         except SearchCancelled:
             writer.state(JobState.CANCELLED, "search cancelled")
         except Exception as exc:
@@ -197,8 +209,8 @@ class SearchRunner:
                 ended = [e for e in events if e.state in TERMINAL_STATES and e.kind == EventKind.STATE]
                 if ended:
                     finals[child] = ended[-1]
-            if quiet:
-                time.sleep(self.poll_interval_s)
+            if self._stop.is_set() or (quiet and self._stop.wait(self.poll_interval_s)):
+                raise SearchStopped()
         return {child: finals[child] for child in names}
 
     def _relay(self, writer: EventWriter, name: str, events: Sequence[ProgressEvent]) -> None:
