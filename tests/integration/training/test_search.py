@@ -1,11 +1,13 @@
 """A recipe search end to end: `foundry train --search` against a real training service with the
 `LocalExecutor` and the real S3 server; a tiny model on a tiny dataset. The search job's trials
 are child jobs with their own events, the parent's stream relays them with each trial's score,
-the final job produces a normal model version, and the CLI prints the trial table."""
+the final job produces a normal model version, and the CLI prints the trial table. With trials
+held in a queue: a restarted service resumes a search, and cancelling a search cancels its trials."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -20,11 +22,15 @@ from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
+from foundry.training.jobstore import read_events
 from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
 from integration.training.test_training_service import (
+    EXAMPLES,
     PEOPLE,
     PLACES,
     TEMPLATES,
+    TEXTS,
+    HeldExecutor,
     import_model,
     spec_pb,
     start,
@@ -132,3 +138,67 @@ async def test_a_search_runs_trials_as_child_jobs_then_the_final_model(
     finally:
         await server.drain(0)
         stop_workers(local)
+
+
+async def _trials(stub: Any, job_id: str, count: int) -> Any:
+    """The search job once its report lists `count` trials."""
+    for _ in range(600):
+        job = (await stub.GetJob(pb.GetJobRequest(job_id=job_id))).job
+        if len(job.trials) >= count:
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the search {job_id} never listed {count} trials")
+
+
+async def test_a_search_resumes_after_a_restart_and_cancels_its_trials(
+    settings: Settings, store: ObjectStore
+) -> None:
+    """Trials held in a queue (never started): the search lists them, a restarted service resumes
+    the search without starting them twice, and cancelling the search cancels them."""
+    dataset = write_dataset_version(
+        store, "ner-held", Task.TOKEN_CLASSIFICATION, EXAMPLES, label_set=["LOC", "PER"]
+    )
+    folder = tiny_bert(settings.home_dir / "tiny-held", vocab_from_texts(TEXTS))
+    spec = spec_pb(dataset, epochs=1)
+    spec.search.budget = 3
+    spec.search.learning_rates.extend([2e-3, 1e-2])
+    spec.search.epochs.append(1)  # a grid of 2 recipes
+    first_held = HeldExecutor()
+    server, _ = await start(settings, first_held)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.TrainingServiceStub(channel)
+            await import_model(stub, folder)
+            job = (await stub.SubmitJob(pb.SubmitJobRequest(request_id="held-search", spec=spec))).job
+            assert job.job_id not in first_held.submitted  # the service runs the search itself
+            listed = await _trials(stub, job.job_id, 2)
+            assert first_held.submitted == [t.job_id for t in listed.trials]
+            assert listed.state == job_pb2.JOB_STATE_RUNNING
+            assert all(t.state == job_pb2.JOB_STATE_QUEUED for t in listed.trials)
+    finally:
+        await server.drain(0)
+
+    second_held = HeldExecutor()
+    server, _ = await start(settings, second_held)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.TrainingServiceStub(channel)
+            for _ in range(600):  # the resumed search says so
+                if any("resuming" in e.message for e in read_events(store, job.job_id)):
+                    break
+                await asyncio.sleep(0.1)
+            resumed = await _trials(stub, job.job_id, 2)
+            assert [t.job_id for t in resumed.trials] == [t.job_id for t in listed.trials]
+            assert second_held.submitted == []  # the same children, not new ones
+            cancelled = await stub.CancelJob(pb.CancelJobRequest(job_id=job.job_id, reason="enough"))
+            assert cancelled.job.state in (job_pb2.JOB_STATE_CANCELLING, job_pb2.JOB_STATE_CANCELLED)
+            async for _ in stub.WatchJob(pb.WatchJobRequest(job_id=job.job_id), timeout=120):
+                pass
+            done = (await stub.GetJob(pb.GetJobRequest(job_id=job.job_id))).job
+            assert done.state == job_pb2.JOB_STATE_CANCELLED
+            for trial in done.trials:
+                child = (await stub.GetJob(pb.GetJobRequest(job_id=trial.job_id))).job
+                assert child.state == job_pb2.JOB_STATE_CANCELLED
+            assert sorted(second_held.cancelled) == sorted(t.job_id for t in done.trials)
+    finally:
+        await server.drain(0)
