@@ -10,7 +10,8 @@ with the service's settings as `FOUNDRY_*` variables, its output in
 `<home_dir>/training/logs/<job_id>.log`, its pid in `<home_dir>/training/executor/<job_id>.json`.
 At most `training_max_local_jobs` run at once; the rest wait in a queue, first in first out.
 `reconcile()` (at service start) looks at every job that is not finished: a live worker is
-re-attached, a dead one is started again (attempts + 1) and resumes from its checkpoint.
+re-attached, a dead one is started again (attempts + 1) and resumes from its checkpoint. A recipe
+search job has no worker of its own (the core runs it; its trials are jobs like any other).
 """
 
 from __future__ import annotations

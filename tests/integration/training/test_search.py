@@ -23,12 +23,9 @@ from foundry.runtime.examples import Task
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
 from foundry.training.jobstore import read_events
-from helpers.training_models import synthetic_ner_examples, tiny_bert, vocab_from_texts
+from helpers.training_models import tiny_bert, vocab_from_texts
 from integration.training.test_training_service import (
     EXAMPLES,
-    PEOPLE,
-    PLACES,
-    TEMPLATES,
     TEXTS,
     HeldExecutor,
     import_model,
@@ -42,13 +39,10 @@ from integration.training.test_training_service import (
 async def test_a_search_runs_trials_as_child_jobs_then_the_final_model(
     settings: Settings, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    examples = synthetic_ner_examples(48, people=PEOPLE, places=PLACES, templates=TEMPLATES, place_stride=5)
     dataset = write_dataset_version(
-        store, "ner-search", Task.TOKEN_CLASSIFICATION, examples, label_set=["LOC", "PER"]
+        store, "ner-search", Task.TOKEN_CLASSIFICATION, EXAMPLES, label_set=["LOC", "PER"]
     )
-    folder = tiny_bert(
-        settings.home_dir / "tiny-search", vocab_from_texts([" ".join(e.tokens or ()) for e in examples])
-    )
+    folder = tiny_bert(settings.home_dir / "tiny-search", vocab_from_texts(TEXTS))
     server, local = await start(settings, None)
     monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
     monkeypatch.setattr(cli_console.console, "width", 200)
