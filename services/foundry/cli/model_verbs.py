@@ -38,6 +38,13 @@ def train(
         help="chat: a named template (chatml, llama-3, zephyr); default: the tokenizer's",
     ),
     packing: bool = typer.Option(False, "--packing", help="chat: pack short conversations into one sequence"),
+    search: float | None = typer.Option(
+        None,
+        "--search",
+        metavar="BUDGET",
+        help="search learning rates and epochs on the validation split first, within BUDGET times "
+        "this run's training cost (final model included), then train the best recipe",
+    ),
     spec_file: Path | None = typer.Option(
         None, "--spec", help="YAML or JSON of JobSpec fields (every hyperparameter); the flags override it"
     ),
@@ -58,6 +65,7 @@ def train(
         lora=lora,
         chat_template=chat_template,
         packing=packing,
+        search_budget=search,
         spec_file=spec_file,
     )
     job = train_mod.submit(settings, spec, request_id)

@@ -74,6 +74,7 @@ def build_spec(
     lora: bool = False,
     chat_template: str = "",
     packing: bool = False,
+    search_budget: float | None = None,
     spec_file: Path | None = None,
 ) -> training_spec_pb2.JobSpec:
     """A JobSpec from `spec_file` (YAML or JSON of JobSpec fields, if given), then the flags."""
@@ -99,6 +100,8 @@ def build_spec(
         spec.causal_lm.chat_template_name = chat_template
     if packing:
         spec.causal_lm.packing = True
+    if search_budget is not None:
+        spec.search.budget = search_budget
     return spec
 
 
@@ -168,8 +171,58 @@ def job_summary(console: Console, job: training_job_pb2.Job) -> None:
     console.print(f"job {job.job_id}: [{colour}]{state_name(job.state)}[/{colour}]")
     if job.error:
         console.print(f"  {job.error}")
+    if job.trials:
+        console.print(trials_table(job))
     if job.model_version_id:
         console.print(f"  model {job.model_name}@{job.model_version_id}")
+
+
+def trials_table(job: training_job_pb2.Job) -> Table:
+    """A search job's trials, then its final job."""
+    spent, budget = job.search_spent_units, job.search_budget_units
+    table = Table(title=f"recipe search: {spent:,} of {budget:,} examples x epochs")
+    for column in (
+        "#",
+        "round",
+        "lr",
+        "epochs",
+        "examples",
+        "cost",
+        "state",
+        "objective (validation)",
+        "job",
+    ):
+        table.add_column(column)
+    succeeded = [t for t in job.trials if t.state == job_pb2.JOB_STATE_SUCCEEDED]
+    best = max((t.objective_value for t in succeeded), default=None)
+    for number, trial in enumerate(job.trials, 1):
+        ok = trial.state == job_pb2.JOB_STATE_SUCCEEDED
+        value = f"{trial.objective} {trial.objective_value:.4f}" if ok else "-"
+        table.add_row(
+            str(number),
+            str(trial.rung),
+            f"{trial.learning_rate:.0e}",
+            str(trial.epochs),
+            f"{trial.train_examples:,}",
+            f"{trial.cost_units:,}",
+            state_name(trial.state),
+            f"[bold]{value}[/bold]" if ok and trial.objective_value == best else value,
+            trial.job_id[:12],
+        )
+    if job.HasField("search_final"):
+        final = job.search_final
+        table.add_row(
+            "final",
+            str(final.rung),
+            f"{final.learning_rate:.0e}",
+            str(final.epochs),
+            f"{final.train_examples:,}",
+            f"{final.cost_units:,}",
+            "",
+            "(test F1 in the model version)",
+            final.job_id[:12],
+        )
+    return table
 
 
 # --- models ----------------------------------------------------------------------------------------------

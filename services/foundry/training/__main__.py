@@ -1,7 +1,8 @@
 """`python -m foundry.training`: settings → wire → serve.
 
 At start-up, after the bucket is there, the executor reconciles: live workers of unfinished
-jobs are re-attached, dead ones restarted from their checkpoints."""
+jobs are re-attached, dead ones restarted from their checkpoints; then the core runs every unfinished
+recipe search again (`foundry.training.search`)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def build(settings: TrainingSettings, executor: JobExecutor | None = None) -> Se
     async def startup() -> None:
         await ensure_bucket()
         await asyncio.to_thread(executor.reconcile)
+        await asyncio.to_thread(core.resume_searches)
 
     async def shutdown() -> None:
+        await asyncio.to_thread(core.close)  # searches stop following; the next start resumes them
         await asyncio.to_thread(executor.close)  # workers keep running; the next start re-attaches
 
     return ServiceDefinition(

@@ -172,6 +172,36 @@ def job_to_pb(view: JobView) -> training_job_pb2.Job:
         model_name=record.model_name,
         model_version_id=view.model_version_id,
     )
+    if view.search is not None:
+        report = view.search
+        message.child_job_ids.extend(report.child_job_ids)
+        message.search_budget_units = report.budget_units
+        message.search_spent_units = report.spent_units
+        if report.final_job_id:
+            message.search_final.CopyFrom(
+                training_job_pb2.SearchTrial(
+                    job_id=report.final_job_id,
+                    rung=max((t.rung + 1 for t in report.trials), default=0),
+                    learning_rate=report.final_learning_rate,
+                    epochs=report.final_epochs,
+                    train_examples=report.final_cost_units // max(report.final_epochs, 1),
+                    cost_units=report.final_cost_units,
+                    objective=report.objective,
+                )
+            )
+        for trial in report.trials:
+            value = trial.objective_value
+            message.trials.add(
+                job_id=trial.job_id,
+                rung=trial.rung,
+                learning_rate=trial.learning_rate,
+                epochs=trial.epochs,
+                train_examples=trial.train_examples,
+                cost_units=trial.cost_units,
+                state=job_state_to_pb(JobState(trial.state)),
+                objective_value=value if value is not None else 0.0,
+                objective=report.objective,
+            )
     if view.last_event is not None:
         message.last_event.CopyFrom(event_to_pb(view.last_event))
     _timestamp(message.created_at, record.created_at)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -38,8 +39,12 @@ from foundry.training.baseimport import ImportHeader, ImportSession
 from foundry.training.executor import JobExecutor
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter, JobRecord, ProgressEvent
 from foundry.training.loop.events import JobState
+from foundry.training.search.report import SearchReport, read_report
+from foundry.training.search.runner import SearchRunner, is_search
 from foundry.training.settings import TrainingSettings
 from foundry.training.spec import BaseModelRef, DatasetRef, JobSpec
+
+log = logging.getLogger("foundry.training.core")
 
 BY_REQUEST_PREFIX = "jobs/by-request/"
 
@@ -69,6 +74,8 @@ class JobView:
     started_at: str
     finished_at: str
     model_version_id: str
+    #: a search job's trials (None for other jobs, or before the search wrote its report)
+    search: SearchReport | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class TrainingCore:
         self.store = store
         self.settings = settings
         self.executor = executor
+        self._searches: dict[str, SearchRunner] = {}
 
     # --- submit ---------------------------------------------------------------------------------
 
@@ -114,8 +122,49 @@ class TrainingCore:
             self.store.put_bytes(
                 request_key(request_id), json.dumps(index).encode(), content_type="application/json"
             )
-        self.executor.submit(job_id)
+        if is_search(resolved):
+            self._start_search(job_id)
+        else:
+            self.executor.submit(job_id)
         return SubmitOutcome(self.get_job(job_id), resolved, True)
+
+    # --- searches -------------------------------------------------------------------------------
+
+    def _start_search(self, job_id: str) -> None:
+        """Run the search job in a thread of this service (its trials go to the executor)."""
+        running = self._searches.get(job_id)
+        if running is not None and running.thread.is_alive():
+            return
+        runner = SearchRunner(
+            self.store,
+            job_id,
+            submit=lambda request_id, spec: self._submit_child(request_id, spec),
+            cancel=self.cancel,
+            poll_interval_s=self.settings.training_poll_interval_s,
+        )
+        self._searches[job_id] = runner
+        runner.start()
+
+    def _submit_child(self, request_id: str, spec: JobSpec) -> str:
+        outcome = self.submit_job(request_id, spec)
+        assert outcome.job is not None
+        return outcome.job.record.job_id
+
+    def close(self) -> None:
+        """Stop the search threads (their children keep running; the next start resumes them)."""
+        for runner in list(self._searches.values()):
+            runner.stop()
+
+    def resume_searches(self) -> None:
+        """At start: run again every search job that had not finished (the executors leave them
+        alone; their children are jobs like any other)."""
+        for job_id in jobstore.list_job_ids(self.store):
+            try:
+                record = jobstore.get_job(self.store, job_id)
+                if is_search(record.spec) and jobstore.job_state(self.store, job_id) not in TERMINAL_STATES:
+                    self._start_search(job_id)
+            except Exception:  # a broken job must not stop the service from starting
+                log.exception("cannot resume search", extra={"job_id": job_id})
 
     def _by_request(self, request_id: str) -> tuple[str, str] | None:
         key = request_key(request_id)
@@ -135,6 +184,13 @@ class TrainingCore:
                 f"the job's task is {resolved.task.value}",
                 reason="DATASET_TASK_MISMATCH",
                 violations=[FieldViolation("dataset", f"task {dataset.task.value} != {resolved.task.value}")],
+            )
+        if is_search(resolved) and not dataset.split_counts.get(resolved.eval_split.value, 0):
+            raise FailedPreconditionError(
+                f"a search scores its trials on the {resolved.eval_split.value} split, and dataset "
+                f"{dataset.name}@{dataset.version_id[:12]} has none",
+                reason="SEARCH_NEEDS_EVAL_SPLIT",
+                violations=[FieldViolation("search.budget", f"needs a {resolved.eval_split.value} split")],
             )
         base = self._base_model(resolved.base_model, resolved.task)
         return replace(resolved, dataset=DatasetRef(dataset.name, dataset.version_id), base_model=base)
@@ -230,6 +286,7 @@ class TrainingCore:
             started_at=started,
             finished_at=finished,
             model_version_id=model_version_id,
+            search=read_report(self.store, record.job_id) if is_search(record.spec) else None,
         )
 
     def list_jobs(self, states: Sequence[JobState] = (), model_name: str = "") -> list[JobView]:

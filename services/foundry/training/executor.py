@@ -10,7 +10,8 @@ with the service's settings as `FOUNDRY_*` variables, its output in
 `<home_dir>/training/logs/<job_id>.log`, its pid in `<home_dir>/training/executor/<job_id>.json`.
 At most `training_max_local_jobs` run at once; the rest wait in a queue, first in first out.
 `reconcile()` (at service start) looks at every job that is not finished: a live worker is
-re-attached, a dead one is started again (attempts + 1) and resumes from its checkpoint.
+re-attached, a dead one is started again (attempts + 1) and resumes from its checkpoint. A recipe
+search job has no worker of its own (the core runs it; its trials are jobs like any other).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from foundry.runtime.objectstore import ObjectStore
 from foundry.training import jobstore
 from foundry.training.jobstore import TERMINAL_STATES, EventWriter
 from foundry.training.loop.events import JobState
+from foundry.training.search.runner import is_search
 from foundry.training.settings import TrainingSettings
 
 log = logging.getLogger("foundry.training.executor")
@@ -201,8 +203,8 @@ class LocalExecutor(JobExecutor):
             except Exception:  # a broken job must not stop the service from starting
                 log.exception("cannot read job events", extra={"job_id": job_id})
                 continue
-            if state not in ACTIVE_STATES:
-                continue
+            if state not in ACTIVE_STATES or is_search(jobstore.get_job(self.store, job_id).spec):
+                continue  # finished, or a search (the core runs those; their trials are jobs here)
             pid = self._read_pid(job_id)
             if pid is not None and _pid_alive(pid, job_id):
                 log.info("re-attached worker", extra={"job_id": job_id, "pid": pid})

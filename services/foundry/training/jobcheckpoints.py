@@ -100,3 +100,12 @@ def download_checkpoint(
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def delete_checkpoints(store: ObjectStore, job_id: str) -> int:
+    """Delete every checkpoint of a finished job (a search trial's, once it is scored); the
+    number of objects deleted."""
+    keys = list(store.keys(f"{job_prefix(job_id)}checkpoints/"))
+    for key in keys:
+        store.delete(key)
+    return len(keys)

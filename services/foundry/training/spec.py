@@ -171,6 +171,19 @@ class CausalLmOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchOptions:
+    """A budgeted recipe search (`foundry.training.search`): `budget` is the training cost of the
+    whole search, final model included, as a multiple of the spec's own run (examples x epochs);
+    0: no search. `trial` marks the search's trial jobs (train, score on the eval split, stop)."""
+
+    budget: float = 0.0
+    trial: bool = False
+    #: the grid; empty: the default one (`search.space`)
+    learning_rates: tuple[float, ...] = ()
+    epochs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """A training job: what to train and every hyperparameter (see the module docstring)."""
 
@@ -207,6 +220,7 @@ class JobSpec:
     export: ExportOptions = field(default_factory=ExportOptions)
     resources: Resources = field(default_factory=Resources)
     causal_lm: CausalLmOptions = field(default_factory=CausalLmOptions)
+    search: SearchOptions = field(default_factory=SearchOptions)
 
     # --- effective values -------------------------------------------------------------------
 

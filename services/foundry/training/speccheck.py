@@ -11,6 +11,7 @@ from foundry.domain.chattemplates import NAMED_TEMPLATES
 from foundry.runtime.errors import FieldViolation
 from foundry.runtime.manifest import DATASET_NAME_PATTERN, VERSION_ID_PATTERN
 from foundry.training.metrics import METRIC_KEYS
+from foundry.training.search.space import grid_epochs, minimum_budget
 from foundry.training.spec import (
     DEFAULT_OBJECTIVE,
     MAX_OPSET,
@@ -141,6 +142,7 @@ def violations(spec: JobSpec) -> list[FieldViolation]:
         "causal_lm.chat_template_name",
         f"unknown template {name!r}; use one of {', '.join(NAMED_TEMPLATES)}",
     )
+    _check_search(spec, need, bad)
     return bad
 
 
@@ -167,6 +169,31 @@ def _check_limits(spec: JobSpec, need: Callable[[bool, str, str], None]) -> None
     ]
     for path, value, maximum in limits:
         need(value is None or value <= maximum, path, f"must be at most {maximum}, got {value}")
+
+
+def _check_search(spec: JobSpec, need: Callable[[bool, str, str], None], bad: list[FieldViolation]) -> None:
+    budget = spec.search.budget
+    if not math.isfinite(budget) or budget < 0:
+        need(False, "search.budget", f"must be zero or positive, got {budget}")
+        return
+    if budget == 0:
+        return
+    need(not spec.search.trial, "search.trial", "a trial cannot search (leave search.trial unset)")
+    need(spec.max_steps is None, "max_steps", "a search varies the epochs; leave max_steps unset")
+    need(spec.resources.nodes == 1, "resources.nodes", "a search runs its trials on one node")
+    for rate in spec.search.learning_rates:
+        need(math.isfinite(rate) and rate > 0, "search.learning_rates", f"must be positive, got {rate}")
+    for count in spec.search.epochs:
+        need(count >= 1, "search.epochs", f"must be at least 1, got {count}")
+    if any(v.field.startswith("search.") for v in bad):
+        return
+    smallest = minimum_budget(spec)
+    need(
+        budget > smallest,
+        "search.budget",
+        f"must be more than {smallest:g} (the final model at up to {max(grid_epochs(spec))} epochs, "
+        "plus the trials)",
+    )
 
 
 def _check_objective(spec: JobSpec, need: Callable[[bool, str, str], None]) -> None:

@@ -40,8 +40,10 @@ def from_json(hint: Any, value: Any, path: str, bad: list[FieldViolation]) -> An
         if value in args:
             return value
     elif origin is tuple:
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
+        item = args[0] if args else str
+        if isinstance(value, list | tuple):
+            items = [from_json(item, v, f"{path}[{i}]", bad) for i, v in enumerate(value)]
+            return tuple(items) if all(v is not None for v in items) else None
     elif isinstance(hint, type) and issubclass(hint, Enum):
         if isinstance(value, str) and value in {m.value for m in hint}:
             return hint(value)

@@ -220,7 +220,7 @@ def test_the_client_knows_every_domain_error_class() -> None:
         and issubclass(value, errors.FoundryError)
         and value is not errors.FoundryError
     }
-    assert set(ERROR_CLASSES.values()) == defined and len(defined) == 12
+    assert set(ERROR_CLASSES.values()) == defined and len(defined) == 13
 
 
 @pytest.mark.parametrize("name", sorted(ERROR_CLASSES))

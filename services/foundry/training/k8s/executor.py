@@ -37,6 +37,7 @@ from foundry.training.k8s import jobs
 from foundry.training.k8s.config import TrainerConfig
 from foundry.training.k8s.lifecycle import Action, Observed, Phase, decide, describe, phase_of
 from foundry.training.loop.events import JobState
+from foundry.training.search.runner import is_search
 from foundry.training.settings import TrainingSettings
 
 log = logging.getLogger("foundry.training.k8s")
@@ -227,8 +228,8 @@ class KubernetesExecutor(JobExecutor):
             except Exception:  # a broken job must not stop the service from starting
                 log.exception("cannot read job events", extra={"job_id": job_id})
                 continue
-            if state not in ACTIVE_STATES:
-                continue
+            if state not in ACTIVE_STATES or is_search(jobstore.get_job(self.store, job_id).spec):
+                continue  # finished, or a search (the core runs those; their trials are jobs here)
             if job_id not in latest and state is not JobState.CANCELLING and self._attempts(job_id) == 0:
                 log.info("starting job", extra={"job_id": job_id})
                 self._start(job_id)

@@ -14,7 +14,9 @@ exits 0 on succeeded or cancelled, 1 on failed; a Kubernetes Job runs the same c
    uploads every checkpoint to `jobs/<id>/checkpoints/latest` (and the best to `.../best`); the
    loop's `should_stop` polls the cancel marker at most every `cancel_poll_s` seconds. A worker
    that finds a stored checkpoint resumes from it (a killed worker's replacement goes on);
-5. cancelled: state CANCELLED (the checkpoint is kept); succeeded: the best weights, LoRA
+5. cancelled: state CANCELLED (the checkpoint is kept); a recipe search's trial
+   (`spec.search.trial`): state SUCCEEDED with its best evaluation metrics, nothing more (no test
+   split, no export, no model version); succeeded: the best weights, LoRA
    merged, the Hugging Face checkpoint, ONNX + int8 with parity on the evaluation split, the
    test split evaluated, the curves PNG, metrics and label map, uploaded under
    `models/<name>/<version_id>/`, then the `ModelVersion` manifest (promoted, or rejected when

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -144,6 +145,18 @@ def _run(
                 JobState.CANCELLED, result.message, step=result.steps, total_steps=result.total_steps
             )
         return JobState.CANCELLED
+
+    if spec.search.trial:  # a search's trial: its best scores on the eval split are its result
+        scores = result.best_metrics or result.final_metrics or {}
+        writer.state(
+            JobState.SUCCEEDED,
+            f"trial done: {result.objective} {scores.get(result.objective, math.nan):.4f}",
+            step=result.steps,
+            total_steps=result.total_steps,
+            epoch=result.epoch,
+            eval_metrics={k: float(v) for k, v in scores.items() if math.isfinite(float(v))},
+        )
+        return JobState.SUCCEEDED
 
     # --- the model version ----------------------------------------------------------------------------
     existing = version_of_job(store, record)

@@ -434,6 +434,52 @@ class CausalLmOptions(_message.Message):
 Global___CausalLmOptions: _TypeAlias = CausalLmOptions  # noqa: Y015
 
 @_typing.final
+class SearchOptions(_message.Message):
+    """A budgeted recipe search (successive halving over learning rates and epoch counts)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_FIELD_NUMBER: _builtins.int
+    TRIAL_FIELD_NUMBER: _builtins.int
+    LEARNING_RATES_FIELD_NUMBER: _builtins.int
+    EPOCHS_FIELD_NUMBER: _builtins.int
+    budget: _builtins.float
+    """Training budget of the whole search, final model included, as a multiple of the cost of
+    the spec's own run (training examples x epochs); 0 for no search. A job with a budget is a
+    search: its trials run as child jobs on the validation split, then the best recipe trains
+    the final model.
+    """
+    trial: _builtins.bool
+    """Set by the search on its trial jobs: train, evaluate on eval_split, and stop (no test
+    evaluation, no export, no model version). Not for clients.
+    """
+    @_builtins.property
+    def learning_rates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The learning rates to try; empty for the default grid (3e-5, 5e-5, 1e-4, 2e-4 and the spec's
+        own; x4 with LoRA).
+        """
+
+    @_builtins.property
+    def epochs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The epoch counts to try; empty for the spec's epochs and one more."""
+
+    def __init__(
+        self,
+        *,
+        budget: _builtins.float = ...,
+        trial: _builtins.bool = ...,
+        learning_rates: _abc.Iterable[_builtins.float] | None = ...,
+        epochs: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "epochs", b"epochs", "learning_rates", b"learning_rates", "trial", b"trial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchOptions: _TypeAlias = SearchOptions  # noqa: Y015
+
+@_typing.final
 class JobSpec(_message.Message):
     """The full specification of a training job.
     --- What to train ---------------------------------------------------------------------------------
@@ -474,6 +520,7 @@ class JobSpec(_message.Message):
     EXPORT_FIELD_NUMBER: _builtins.int
     RESOURCES_FIELD_NUMBER: _builtins.int
     CAUSAL_LM_FIELD_NUMBER: _builtins.int
+    SEARCH_FIELD_NUMBER: _builtins.int
     task: _task_pb2.Task.ValueType
     """The task; must match the dataset version's task (TASK_CHAT trains a causal LM)."""
     model_name: _builtins.str
@@ -577,6 +624,13 @@ class JobSpec(_message.Message):
         Causal-LM options (TASK_CHAT only).
         """
 
+    @_builtins.property
+    def search(self) -> Global___SearchOptions:
+        """--- Recipe search -----------------------------------------------------------------------------------
+
+        A budgeted search over learning rates and epoch counts. Default: none.
+        """
+
     def __init__(
         self,
         *,
@@ -613,10 +667,11 @@ class JobSpec(_message.Message):
         export: Global___ExportOptions | None = ...,
         resources: Global___Resources | None = ...,
         causal_lm: Global___CausalLmOptions | None = ...,
+        search: Global___SearchOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_checkpoint_every_steps", b"_checkpoint_every_steps", "_epochs", b"_epochs", "_eval_every_steps", b"_eval_every_steps", "_gradient_accumulation_steps", b"_gradient_accumulation_steps", "_group_by_length", b"_group_by_length", "_keep_checkpoints", b"_keep_checkpoints", "_learning_rate", b"_learning_rate", "_max_grad_norm", b"_max_grad_norm", "_max_seq_length", b"_max_seq_length", "_max_steps", b"_max_steps", "_multilabel_threshold", b"_multilabel_threshold", "_seed", b"_seed", "_warmup_ratio", b"_warmup_ratio", "_weight_decay", b"_weight_decay", "base_model", b"base_model", "batch_size", b"batch_size", "causal_lm", b"causal_lm", "checkpoint_every_steps", b"checkpoint_every_steps", "dataset", b"dataset", "early_stopping", b"early_stopping", "epochs", b"epochs", "eval_every_steps", b"eval_every_steps", "export", b"export", "freeze", b"freeze", "gradient_accumulation_steps", b"gradient_accumulation_steps", "group_by_length", b"group_by_length", "keep_checkpoints", b"keep_checkpoints", "learning_rate", b"learning_rate", "lora", b"lora", "max_grad_norm", b"max_grad_norm", "max_seq_length", b"max_seq_length", "max_steps", b"max_steps", "multilabel_threshold", b"multilabel_threshold", "objective", b"objective", "resources", b"resources", "seed", b"seed", "warmup_ratio", b"warmup_ratio", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_checkpoint_every_steps", b"_checkpoint_every_steps", "_epochs", b"_epochs", "_eval_every_steps", b"_eval_every_steps", "_gradient_accumulation_steps", b"_gradient_accumulation_steps", "_group_by_length", b"_group_by_length", "_keep_checkpoints", b"_keep_checkpoints", "_learning_rate", b"_learning_rate", "_max_grad_norm", b"_max_grad_norm", "_max_seq_length", b"_max_seq_length", "_max_steps", b"_max_steps", "_multilabel_threshold", b"_multilabel_threshold", "_seed", b"_seed", "_warmup_ratio", b"_warmup_ratio", "_weight_decay", b"_weight_decay", "base_model", b"base_model", "batch_size", b"batch_size", "causal_lm", b"causal_lm", "checkpoint_every_steps", b"checkpoint_every_steps", "dataset", b"dataset", "early_stopping", b"early_stopping", "epochs", b"epochs", "eval_every_steps", b"eval_every_steps", "export", b"export", "freeze", b"freeze", "gradient_accumulation_steps", b"gradient_accumulation_steps", "group_by_length", b"group_by_length", "keep_checkpoints", b"keep_checkpoints", "learning_rate", b"learning_rate", "lora", b"lora", "max_grad_norm", b"max_grad_norm", "max_seq_length", b"max_seq_length", "max_steps", b"max_steps", "multilabel_threshold", b"multilabel_threshold", "objective", b"objective", "resources", b"resources", "search", b"search", "seed", b"seed", "warmup_ratio", b"warmup_ratio", "weight_decay", b"weight_decay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_checkpoint_every_steps", b"_checkpoint_every_steps", "_epochs", b"_epochs", "_eval_every_steps", b"_eval_every_steps", "_gradient_accumulation_steps", b"_gradient_accumulation_steps", "_group_by_length", b"_group_by_length", "_keep_checkpoints", b"_keep_checkpoints", "_learning_rate", b"_learning_rate", "_max_grad_norm", b"_max_grad_norm", "_max_seq_length", b"_max_seq_length", "_max_steps", b"_max_steps", "_multilabel_threshold", b"_multilabel_threshold", "_seed", b"_seed", "_warmup_ratio", b"_warmup_ratio", "_weight_decay", b"_weight_decay", "base_model", b"base_model", "batch_size", b"batch_size", "causal_lm", b"causal_lm", "checkpoint_every_steps", b"checkpoint_every_steps", "dataset", b"dataset", "early_stopping", b"early_stopping", "epochs", b"epochs", "eval_every_steps", b"eval_every_steps", "eval_split", b"eval_split", "export", b"export", "freeze", b"freeze", "gradient_accumulation_steps", b"gradient_accumulation_steps", "group_by_length", b"group_by_length", "keep_checkpoints", b"keep_checkpoints", "learning_rate", b"learning_rate", "lora", b"lora", "lr_scheduler", b"lr_scheduler", "max_eval_examples", b"max_eval_examples", "max_grad_norm", b"max_grad_norm", "max_seq_length", b"max_seq_length", "max_steps", b"max_steps", "max_train_examples", b"max_train_examples", "method", b"method", "model_name", b"model_name", "multilabel_threshold", b"multilabel_threshold", "objective", b"objective", "precision", b"precision", "resources", b"resources", "seed", b"seed", "task", b"task", "train_split", b"train_split", "warmup_ratio", b"warmup_ratio", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_checkpoint_every_steps", b"_checkpoint_every_steps", "_epochs", b"_epochs", "_eval_every_steps", b"_eval_every_steps", "_gradient_accumulation_steps", b"_gradient_accumulation_steps", "_group_by_length", b"_group_by_length", "_keep_checkpoints", b"_keep_checkpoints", "_learning_rate", b"_learning_rate", "_max_grad_norm", b"_max_grad_norm", "_max_seq_length", b"_max_seq_length", "_max_steps", b"_max_steps", "_multilabel_threshold", b"_multilabel_threshold", "_seed", b"_seed", "_warmup_ratio", b"_warmup_ratio", "_weight_decay", b"_weight_decay", "base_model", b"base_model", "batch_size", b"batch_size", "causal_lm", b"causal_lm", "checkpoint_every_steps", b"checkpoint_every_steps", "dataset", b"dataset", "early_stopping", b"early_stopping", "epochs", b"epochs", "eval_every_steps", b"eval_every_steps", "eval_split", b"eval_split", "export", b"export", "freeze", b"freeze", "gradient_accumulation_steps", b"gradient_accumulation_steps", "group_by_length", b"group_by_length", "keep_checkpoints", b"keep_checkpoints", "learning_rate", b"learning_rate", "lora", b"lora", "lr_scheduler", b"lr_scheduler", "max_eval_examples", b"max_eval_examples", "max_grad_norm", b"max_grad_norm", "max_seq_length", b"max_seq_length", "max_steps", b"max_steps", "max_train_examples", b"max_train_examples", "method", b"method", "model_name", b"model_name", "multilabel_threshold", b"multilabel_threshold", "objective", b"objective", "precision", b"precision", "resources", b"resources", "search", b"search", "seed", b"seed", "task", b"task", "train_split", b"train_split", "warmup_ratio", b"warmup_ratio", "weight_decay", b"weight_decay"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__batch_size: _TypeAlias = _typing.Literal["batch_size"]  # noqa: Y015
     _WhichOneofArgType__batch_size: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size"]  # noqa: Y015

@@ -27,7 +27,7 @@ from foundry.api.common.v1 import training_spec_pb2 as foundry_dot_api_dot_commo
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!foundry/api/training/v1/job.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12(\n\x04spec\x18\x03 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x34\n\nlast_event\x18\x05 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x10\n\x08\x65xecutor\x18\x08 \x01(\t\x12\x12\n\nmodel_name\x18\t \x01(\t\x12\x18\n\x10model_version_id\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!foundry/api/training/v1/job.proto\x12\x13\x66oundry.training.v1\x1a\x1f\x66oundry/api/common/v1/job.proto\x1a)foundry/api/common/v1/training_spec.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x04\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12(\n\x04spec\x18\x03 \x01(\x0b\x32\x1a.foundry.common.v1.JobSpec\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x34\n\nlast_event\x18\x05 \x01(\x0b\x32 .foundry.common.v1.ProgressEvent\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x10\n\x08\x65xecutor\x18\x08 \x01(\t\x12\x12\n\nmodel_name\x18\t \x01(\t\x12\x18\n\x10model_version_id\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rchild_job_ids\x18\x0e \x03(\t\x12\x30\n\x06trials\x18\x0f \x03(\x0b\x32 .foundry.training.v1.SearchTrial\x12\x1b\n\x13search_budget_units\x18\x10 \x01(\x03\x12\x1a\n\x12search_spent_units\x18\x11 \x01(\x03\x12\x36\n\x0csearch_final\x18\x12 \x01(\x0b\x32 .foundry.training.v1.SearchTrial\"\xd6\x01\n\x0bSearchTrial\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04rung\x18\x02 \x01(\x05\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x16\n\x0etrain_examples\x18\x05 \x01(\x03\x12\x12\n\ncost_units\x18\x06 \x01(\x03\x12*\n\x05state\x18\x07 \x01(\x0e\x32\x1b.foundry.common.v1.JobState\x12\x17\n\x0fobjective_value\x18\x08 \x01(\x01\x12\x11\n\tobjective\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foundry.api.training.v1.job
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB']._serialized_start=168
-  _globals['_JOB']._serialized_end=591
+  _globals['_JOB']._serialized_end=777
+  _globals['_SEARCHTRIAL']._serialized_start=780
+  _globals['_SEARCHTRIAL']._serialized_end=994
 # @@protoc_insertion_point(module_scope)

@@ -3,11 +3,13 @@
 isort:skip_file
 Training jobs as the training service stores and reports them."""
 
+from collections import abc as _abc
 from foundry.api.common.v1 import job_pb2 as _job_pb2
 from foundry.api.common.v1 import training_spec_pb2 as _training_spec_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -40,6 +42,11 @@ class Job(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    CHILD_JOB_IDS_FIELD_NUMBER: _builtins.int
+    TRIALS_FIELD_NUMBER: _builtins.int
+    SEARCH_BUDGET_UNITS_FIELD_NUMBER: _builtins.int
+    SEARCH_SPENT_UNITS_FIELD_NUMBER: _builtins.int
+    SEARCH_FINAL_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """Server-assigned id."""
     request_id: _builtins.str
@@ -62,6 +69,10 @@ class Job(_message.Message):
     """
     model_version_id: _builtins.str
     """The resulting model version's id (SUCCEEDED only)."""
+    search_budget_units: _builtins.int
+    """The search's training budget, in training examples x epochs (final model included)."""
+    search_spent_units: _builtins.int
+    """What its trials and final job have spent of it so far, in training examples x epochs."""
     @_builtins.property
     def spec(self) -> _training_spec_pb2.JobSpec:
         """The spec, with every default filled in and references resolved."""
@@ -85,6 +96,21 @@ class Job(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp:
         """When it reached a terminal state."""
 
+    @_builtins.property
+    def child_job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """--- Recipe search (a job whose spec.search.budget is set) ----------------------------------------
+
+        The trial jobs and the final job it started, in order.
+        """
+
+    @_builtins.property
+    def trials(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchTrial]:
+        """Every trial so far: its recipe, cost and score."""
+
+    @_builtins.property
+    def search_final(self) -> Global___SearchTrial:
+        """The final model's job and recipe, once the trials picked it (its state is not filled in)."""
+
     def __init__(
         self,
         *,
@@ -101,11 +127,72 @@ class Job(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        child_job_ids: _abc.Iterable[_builtins.str] | None = ...,
+        trials: _abc.Iterable[Global___SearchTrial] | None = ...,
+        search_budget_units: _builtins.int = ...,
+        search_spent_units: _builtins.int = ...,
+        search_final: Global___SearchTrial | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "last_event", b"last_event", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "last_event", b"last_event", "search_final", b"search_final", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "error", b"error", "executor", b"executor", "finished_at", b"finished_at", "job_id", b"job_id", "last_event", b"last_event", "model_name", b"model_name", "model_version_id", b"model_version_id", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "child_job_ids", b"child_job_ids", "created_at", b"created_at", "error", b"error", "executor", b"executor", "finished_at", b"finished_at", "job_id", b"job_id", "last_event", b"last_event", "model_name", b"model_name", "model_version_id", b"model_version_id", "request_id", b"request_id", "search_budget_units", b"search_budget_units", "search_final", b"search_final", "search_spent_units", b"search_spent_units", "spec", b"spec", "started_at", b"started_at", "state", b"state", "trials", b"trials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class SearchTrial(_message.Message):
+    """One trial of a recipe search: a child job that trains one recipe on part of the training split
+    and is scored on the validation split.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    RUNG_FIELD_NUMBER: _builtins.int
+    LEARNING_RATE_FIELD_NUMBER: _builtins.int
+    EPOCHS_FIELD_NUMBER: _builtins.int
+    TRAIN_EXAMPLES_FIELD_NUMBER: _builtins.int
+    COST_UNITS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_VALUE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """The child job."""
+    rung: _builtins.int
+    """The halving round (0 first); the final model's job is not a trial."""
+    learning_rate: _builtins.float
+    """The recipe's peak learning rate."""
+    epochs: _builtins.int
+    """The recipe's epochs."""
+    train_examples: _builtins.int
+    """Training examples it used (the first ones of the training split)."""
+    cost_units: _builtins.int
+    """Its cost: train_examples x epochs."""
+    state: _job_pb2.JobState.ValueType
+    """The child job's state."""
+    objective_value: _builtins.float
+    """Its best value of the objective on the validation split (valid once it succeeded)."""
+    objective: _builtins.str
+    """The objective's name ("eval_f1")."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        rung: _builtins.int = ...,
+        learning_rate: _builtins.float = ...,
+        epochs: _builtins.int = ...,
+        train_examples: _builtins.int = ...,
+        cost_units: _builtins.int = ...,
+        state: _job_pb2.JobState.ValueType = ...,
+        objective_value: _builtins.float = ...,
+        objective: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_units", b"cost_units", "epochs", b"epochs", "job_id", b"job_id", "learning_rate", b"learning_rate", "objective", b"objective", "objective_value", b"objective_value", "rung", b"rung", "state", b"state", "train_examples", b"train_examples"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchTrial: _TypeAlias = SearchTrial  # noqa: Y015
