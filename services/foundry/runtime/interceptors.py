@@ -105,6 +105,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return _rewrap(handler, partial(_as_caller, principal.name))
 
 
+async def _relay(result: Any) -> AsyncIterator[Any]:
+    """The messages of a server-streaming behaviour's result: an async generator's items, or
+    nothing from a coroutine that writes them itself (`context.write`)."""
+    if inspect.isasyncgen(result):
+        async for item in result:
+            yield item
+    else:
+        await result
+
+
 #: the name of the token the current RPC was called with (`caller()`); None without auth
 caller_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
 
@@ -123,12 +133,8 @@ def _as_caller(name: str, behavior: Behavior, streams: bool) -> Behavior:
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             caller_var.set(name)
-            result = behavior(request, context)
-            if inspect.isasyncgen(result):
-                async for item in result:
-                    yield item
-            else:
-                await result
+            async for item in _relay(behavior(request, context)):
+                yield item
 
         return call_stream
 
@@ -182,12 +188,8 @@ class ObserverInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 ) -> AsyncIterator[Any]:
                     observe.begin(context)
                     try:
-                        result = behavior(request, context)
-                        if inspect.isasyncgen(result):
-                            async for item in result:
-                                yield item
-                        else:
-                            await result
+                        async for item in _relay(behavior(request, context)):
+                            yield item
                     except BaseException as exc:
                         await observe.fail(exc, context)
                     else:

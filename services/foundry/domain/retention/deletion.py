@@ -48,6 +48,35 @@ class DeletionOutcome:
     dependents: list[Dependent]
 
 
+def _bury(
+    store: ObjectStore,
+    kind: str,
+    ref: VersionRef,
+    deleted_by: str,
+    reason: str,
+    force: bool,
+    dependents: list[Dependent],
+    *,
+    objects: int,
+    size_bytes: int,
+) -> Tombstone:
+    """Write the tombstone of `ref` (before anything of it is deleted)."""
+    return write_tombstone(
+        store,
+        Tombstone(
+            kind=kind,
+            name=ref.name,
+            version_id=ref.version_id,
+            deleted_by=bounded(deleted_by),
+            reason=bounded(reason),
+            forced=force and bool(dependents),
+            dependents=[str(d) for d in dependents],
+            objects_deleted=objects,
+            bytes_deleted=size_bytes,
+        ),
+    )
+
+
 def refuse_if_depended_on(what: str, dependents: list[Dependent], force: bool) -> None:
     """FAILED_PRECONDITION naming the dependents of `what`, unless there are none or `force`."""
     if not dependents or force:
@@ -78,19 +107,16 @@ def delete_dataset_version(
     kept = _shards_named_elsewhere(store, name, version_id)
     doomed = {} if kept is None else {s.key: s.size_bytes for s in shards if s.key not in kept}
     doomed.update({o.key: o.size_bytes for o in store.list(datasets.derived_prefix(version_id))})
-    tombstone = write_tombstone(
+    tombstone = _bury(
         store,
-        Tombstone(
-            kind=DATASET,
-            name=name,
-            version_id=version_id,
-            deleted_by=bounded(deleted_by),
-            reason=bounded(reason),
-            forced=force and bool(dependents),
-            dependents=[str(d) for d in dependents],
-            objects_deleted=len(doomed) + 1,
-            bytes_deleted=sum(doomed.values()),
-        ),
+        DATASET,
+        VersionRef(name, version_id),
+        deleted_by,
+        reason,
+        force,
+        dependents,
+        objects=len(doomed) + 1,
+        size_bytes=sum(doomed.values()),
     )
     store.delete(manifest_key(name, version_id))
     for key in sorted(doomed):
@@ -127,19 +153,16 @@ def delete_model_version(
     dependents = model_dependents(store, name, version_id)
     refuse_if_depended_on(f"model version {name}@{version_id}", dependents, force)
     objects = list(store.list(modelversions.version_prefix(name, version_id)))
-    tombstone = write_tombstone(
+    tombstone = _bury(
         store,
-        Tombstone(
-            kind=MODEL,
-            name=name,
-            version_id=version_id,
-            deleted_by=bounded(deleted_by),
-            reason=bounded(reason),
-            forced=force and bool(dependents),
-            dependents=[str(d) for d in dependents],
-            objects_deleted=len(objects),
-            bytes_deleted=sum(o.size_bytes for o in objects),
-        ),
+        MODEL,
+        VersionRef(name, version_id),
+        deleted_by,
+        reason,
+        force,
+        dependents,
+        objects=len(objects),
+        size_bytes=sum(o.size_bytes for o in objects),
     )
     store.delete(modelversions.manifest_key(name, version_id))
     for info in objects:
