@@ -181,8 +181,9 @@ def test_config_gives_every_service_what_it_needs(rendered: dict[str, Objects], 
     assert settings.s3_endpoint == "minio:9000"
     assert settings.inference_address == "inference:50055"
     assert settings.auth_token is not None and settings.service_token is not None
-    # safe defaults (runtime.safety): auth on, no secret at its built-in default (TLS: the certificates)
-    assert [r for r in insecure_defaults(settings) if not r.startswith("TLS")] == []
+    # safe defaults (runtime.safety): auth on, no secret at its built-in default, TLS: pods on
+    # 0.0.0.0 start without FOUNDRY_INSECURE
+    assert insecure_defaults(settings) == [] and not settings.insecure
     assert settings.training_executor == "kubernetes"
     minio = of_kind(rendered[target], "Secret")["minio-root"]["data"]
     secrets = of_kind(rendered[target], "Secret")["foundry-secrets"]["data"]
