@@ -67,3 +67,13 @@ def store(settings: Settings) -> ObjectStore:
     store = ObjectStore.from_settings(settings)
     store.ensure_bucket()
     return store
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's console (made at import) 250 columns wide for this test, so tables print whole.
+    Its private `_width` is patched, not `width`: rich keeps a width once one is set, and undoing a
+    patched `width` would pin the console to whatever width it had, for every later test."""
+    from foundry.cli import console as cli_console
+
+    monkeypatch.setattr(cli_console.console, "_width", 250)

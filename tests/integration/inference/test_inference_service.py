@@ -442,18 +442,17 @@ async def test_each_models_readiness_is_on_the_health_service(service: Service, 
     assert await service.health_of(f"model/tiny-cls@{version}:int8") == "NOT_SERVING"
 
 
+@pytest.mark.usefixtures("wide_console")
 async def test_cli_predict_models_load_and_the_demo_stage(
     service: Service, models: Models, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from foundry.cli import console as cli_console
     from foundry.cli import main
     from foundry.cli.infer import run_demo_stage
 
     app = main.app
-    monkeypatch.setattr(cli_console.console, "width", 200)  # tables unabridged
     address = f"127.0.0.1:{service.port}"
     monkeypatch.setenv("FOUNDRY_INFERENCE_ADDRESS", address)
     runner = CliRunner()

@@ -126,6 +126,7 @@ async def test_list_datasets_lists_the_rest_and_names_the_corrupt(
         assert caught.value.code() == grpc.StatusCode.DATA_LOSS
 
 
+@pytest.mark.usefixtures("wide_console")
 async def test_the_cli_marks_corrupt_versions(
     stub: pb_grpc.IngestionServiceStub, corrupted: dict[str, DatasetManifest]
 ) -> None:

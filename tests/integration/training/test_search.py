@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from foundry.api.common.v1 import job_pb2, refs_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
-from foundry.cli import console as cli_console
 from foundry.cli.main import app
 from foundry.runtime.datasets import write_dataset_version
 from foundry.runtime.examples import Task
@@ -36,6 +35,7 @@ from integration.training.test_training_service import (
 
 
 @pytest.mark.timeout(900)  # three worker processes one after the other, on a shared machine
+@pytest.mark.usefixtures("wide_console")
 async def test_a_search_runs_trials_as_child_jobs_then_the_final_model(
     settings: Settings, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -45,7 +45,6 @@ async def test_a_search_runs_trials_as_child_jobs_then_the_final_model(
     folder = tiny_bert(settings.home_dir / "tiny-search", vocab_from_texts(TEXTS))
     server, local = await start(settings, None)
     monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
-    monkeypatch.setattr(cli_console.console, "width", 200)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = pb_grpc.TrainingServiceStub(channel)

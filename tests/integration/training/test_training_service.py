@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from foundry.api.common.v1 import example_pb2, job_pb2, refs_pb2, task_pb2, training_spec_pb2
 from foundry.api.training.v1 import training_service_pb2 as pb
 from foundry.api.training.v1 import training_service_pb2_grpc as pb_grpc
-from foundry.cli import console as cli_console
 from foundry.cli import train as train_cli
 from foundry.cli.main import app
 from foundry.domain.base_models import BASE_MODELS_PREFIX
@@ -500,6 +499,7 @@ async def test_a_tiny_job_runs_through_the_local_executor_to_a_model_version(
         stop_workers(local)
 
 
+@pytest.mark.usefixtures("wide_console")
 async def test_the_cli_imports_trains_shows_and_pulls_models(
     settings: Settings,
     model_folder: Path,
@@ -510,7 +510,6 @@ async def test_the_cli_imports_trains_shows_and_pulls_models(
     server, local = await start(settings, None)
     monkeypatch.setenv("FOUNDRY_TRAINING_ADDRESS", f"127.0.0.1:{server.port}")
     monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(cli_console.console, "width", 200)  # made at import, maybe narrower
     runner = CliRunner()
 
     async def foundry(*args: str) -> str:
