@@ -509,7 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trainers", default="hf_trainer,ours", help="comma-separated, of naive, hf_trainer, ours"
     )
     parser.add_argument(
-        "--only", default=None, help="comma-separated corpus names to run (default: every one)"
+        "--only",
+        default=None,
+        help="comma-separated corpus names to run: WNUT-17, CoNLL-2003, NCBI-disease (default: all given)",
     )
     parser.add_argument("--seeds", default=None, help="comma-separated (default 42,1,2; --quick 42,1)")
     parser.add_argument("--train-sentences", type=int, default=None, help="0: all")
@@ -546,7 +548,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     if args.only:
-        corpora = [c for c in corpora if c.name in args.only.split(",")]
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - {c.name for c in corpora})
+        if unknown:
+            parser.error(
+                f"--only: no corpus {unknown} among {[c.name for c in corpora]} (give its folder too)"
+            )
+        corpora = [c for c in corpora if c.name in wanted]
     per_corpus: dict[str, Any] = {}
     for corpus in corpora:
         runs: dict[str, list[dict[str, Any]]] = {t: [] for t in trainers}
