@@ -40,12 +40,7 @@ METRIC_KEYS: Mapping[Task, frozenset[str]] = {
     Task.TOKEN_CLASSIFICATION: frozenset(
         {
             "eval_loss",
-            "eval_f1",
-            "eval_precision",
-            "eval_recall",
-            "eval_macro_f1",
-            "eval_macro_precision",
-            "eval_macro_recall",
+            *_ENTITY_SCORES,
             "eval_token_accuracy",
             *(f"{key}_{mode}" for key in _ENTITY_SCORES for mode in ("default", "strict")),
         }

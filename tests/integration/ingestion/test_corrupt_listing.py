@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -25,7 +24,6 @@ from foundry.runtime.manifest import DatasetManifest, manifest_key, versions_pre
 from foundry.runtime.objectinfo import SHA256_METADATA
 from foundry.runtime.objectstore import ObjectStore
 from foundry.runtime.settings import Settings
-from helpers.servers import ingestion_server
 
 
 def rows(tag: str, count: int = 3) -> list[Example]:
@@ -79,17 +77,6 @@ def test_the_store_level_listing_reports_and_skips(
         ("dataset_version", "mixed", corrupted["bad-json"].version_id)
     ]
     assert "malformed" in corrupt[0].message
-
-
-@pytest.fixture
-async def stub(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[pb_grpc.IngestionServiceStub]:
-    async with ingestion_server(settings) as (server, _):
-        monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
-        monkeypatch.setenv("COLUMNS", "250")
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield pb_grpc.IngestionServiceStub(channel)
 
 
 async def test_list_datasets_lists_the_rest_and_names_the_corrupt(

@@ -5,10 +5,9 @@ the command line (`--field`, `--delimiter`, `--no-header`, `--quote`, `--encodin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf import json_format
 from typer.testing import CliRunner
@@ -17,8 +16,6 @@ from foundry.api.common.v1 import example_pb2, refs_pb2
 from foundry.api.ingestion.v1 import ingestion_service_pb2 as pb
 from foundry.api.ingestion.v1 import ingestion_service_pb2_grpc as pb_grpc
 from foundry.cli.main import app
-from foundry.runtime.settings import Settings
-from helpers.servers import ingestion_server
 
 Foundry = Callable[..., Awaitable[str]]
 Row = tuple[str, str, str, str]  # (id, text, label, split)
@@ -27,17 +24,6 @@ SPLIT = {
     example_pb2.SPLIT_VALIDATION: "validation",
     example_pb2.SPLIT_TEST: "test",
 }
-
-
-@pytest.fixture
-async def stub(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[pb_grpc.IngestionServiceStub]:
-    async with ingestion_server(settings) as (server, _):
-        monkeypatch.setenv("FOUNDRY_INGESTION_ADDRESS", f"127.0.0.1:{server.port}")
-        monkeypatch.setenv("COLUMNS", "200")
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield pb_grpc.IngestionServiceStub(channel)
 
 
 @pytest.fixture
